@@ -1,0 +1,152 @@
+package resolver
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+
+	"github.com/httpdns/httpdns/cache"
+	"github.com/miekg/dns"
+)
+
+// fetched is an answer just stored, with the key it was stored under (which the ECS scope may have
+// moved away from the key that was asked for).
+type fetched struct {
+	key   cache.Key
+	entry cache.Entry
+}
+
+// fetch fills key from upstream. Concurrent misses for one key share one upstream query (singleflight).
+// The leader runs detached from the client's context with its own deadline, so a client that gives
+// up does not fail the others; each waiter still returns as soon as its own context ends.
+func (r *Resolver) fetch(ctx context.Context, req *request, key cache.Key) (fetched, error) {
+	ch := r.group.DoChan(flightKey(key), func() (any, error) {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.RequestTimeout)
+		defer cancel()
+		return r.exchangeAndStore(fctx, req, key)
+	})
+	select {
+	case res := <-ch:
+		if res.Err != nil {
+			return fetched{}, res.Err
+		}
+		return res.Val.(fetched), nil
+	case <-ctx.Done():
+		return fetched{}, ctx.Err()
+	}
+}
+
+// refreshAsync refetches key in the background, at most once at a time per key and within the
+// refresh bound; when the bound is full the refresh is skipped (the next request tries again).
+func (r *Resolver) refreshAsync(req *request, key cache.Key, kind string) {
+	fk := flightKey(key)
+	if _, running := r.inflight.LoadOrStore(fk, struct{}{}); running {
+		return
+	}
+	select {
+	case r.sem <- struct{}{}:
+	default:
+		r.inflight.Delete(fk)
+		r.metrics.refreshes.WithLabelValues(kind, "skipped").Inc()
+		return
+	}
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		defer func() { <-r.sem; r.inflight.Delete(fk) }()
+		ctx, cancel := context.WithTimeout(r.ctx, r.cfg.RequestTimeout)
+		defer cancel()
+		_, err, _ := r.group.Do(fk, func() (any, error) { return r.exchangeAndStore(ctx, req, key) })
+		result := "ok"
+		if err != nil {
+			result = "error"
+			r.cfg.Logger.Debug("refresh failed", "name", req.name, "scope", key.Scope, "err", err)
+		}
+		r.metrics.refreshes.WithLabelValues(kind, result).Inc()
+	}()
+}
+
+// exchangeAndStore asks upstream for req and stores the answer under the key its ECS scope calls for.
+// When every node fails it remembers the failure briefly under key, unless an answer is cached there
+// (that one is kept for serve-stale).
+func (r *Resolver) exchangeAndStore(ctx context.Context, req *request, key cache.Key) (fetched, error) {
+	var src netip.Prefix
+	if req.rule.Tier != cache.TierGlobal {
+		src = ecsSource(req.client)
+	}
+	q := newQuery(req.name, req.qtype, src)
+	reply, err := r.pool.exchange(ctx, q, req.name+"|"+key.Scope)
+	now := r.cfg.Now()
+	if err != nil {
+		r.cfg.Logger.Debug("all upstreams failed", "name", req.name, "err", err)
+		if _, ok := r.cache.Peek(key); !ok {
+			r.cache.Set(key, cache.Entry{Rcode: dns.RcodeServerFailure, TTL: r.ttlSeconds(r.cfg.ServfailTTL), Fetched: now})
+		}
+		return fetched{}, errors.Join(ErrUpstreamUnavailable, err)
+	}
+	p := parseReply(reply, req.name, req.qtype, r.ttlSeconds(r.cfg.NegativeMaxTTL))
+	e := cache.Entry{IPs: p.ips, Rcode: p.rcode, TTL: r.clampTTL(p), Fetched: now}
+	if p.scope >= 0 && src.IsValid() {
+		e.Scope, _ = req.client.Prefix(min(p.scope, src.Addr().BitLen()))
+	}
+	storeKey := r.placement(req, key, p, src, e)
+	r.cache.Set(storeKey, e)
+	return fetched{key: storeKey, entry: e}, nil
+}
+
+// clampTTL applies the configured bounds; negative answers are capped lower (RFC 2308 §5).
+func (r *Resolver) clampTTL(p parsed) uint32 {
+	lo, hi := r.ttlSeconds(r.cfg.MinTTL), r.ttlSeconds(r.cfg.MaxTTL)
+	if p.negative {
+		hi = min(hi, r.ttlSeconds(r.cfg.NegativeMaxTTL))
+		lo = min(lo, hi)
+	}
+	return max(lo, min(p.ttl, hi))
+}
+
+// placement applies the ECS scope rules of DESIGN.md §3.7 and returns the key to store under.
+// It writes a split marker under the block's key when the CDN answers for less than the block.
+func (r *Resolver) placement(req *request, key cache.Key, p parsed, src netip.Prefix, e cache.Entry) cache.Key {
+	// Negative answers hold for everyone (RFC 7871 §7.4); so do answers with scope 0.
+	if p.negative || (p.scope == 0 && src.IsValid()) {
+		return req.globalKey()
+	}
+	if !src.IsValid() || p.scope < 0 || req.rule.Tier != cache.TierSubnet {
+		return key
+	}
+	source, block := src.Bits(), req.loc.Network.Bits()
+	if !req.loc.Network.IsValid() {
+		block = source
+	}
+	if p.scope == source && block <= source {
+		return key // many CDNs echo the source: no information, keep the learnt block
+	}
+	bits := min(p.scope, source)
+	if p.scope > block {
+		r.recordSplit(req, p, e)
+	}
+	if bits <= block {
+		return key
+	}
+	// The CDN splits our block for this name: point the block's key at the finer parts.
+	blockKey := req.tierKey()
+	if m, ok := r.cache.Peek(blockKey); ok && m.Rcode == rcodeSplit && m.Scope.Bits() >= bits {
+		bits = m.Scope.Bits()
+	} else {
+		marker, _ := req.client.Prefix(bits)
+		r.cache.Set(blockKey, cache.Entry{Rcode: rcodeSplit, Scope: marker, TTL: e.TTL, Fetched: e.Fetched})
+	}
+	return req.subKey(bits)
+}
+
+func (r *Resolver) recordSplit(req *request, p parsed, e cache.Entry) {
+	r.metrics.splits.Inc()
+	if r.cfg.Splits == nil {
+		return
+	}
+	scope, _ := req.client.Prefix(p.scope)
+	r.cfg.Splits.RecordSplit(SplitSignal{
+		Name: req.name, Qtype: req.qtype, Block: req.loc.Network, Scope: scope,
+		Answer: e.IPs, Time: e.Fetched,
+	})
+}

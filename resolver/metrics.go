@@ -1,0 +1,54 @@
+package resolver
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the resolver's and the upstream pool's series. Per-node children are made on first use;
+// the node set is the configured upstreams, so the label's cardinality is bounded.
+type metrics struct {
+	upstreamQueries  *prometheus.CounterVec
+	upstreamDuration *prometheus.HistogramVec
+	refreshes        *prometheus.CounterVec
+	staleServed      prometheus.Counter
+	splits           prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		upstreamQueries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "httpdns_upstream_queries_total",
+			Help: "Upstream DNS attempts by node and result (ok, servfail, refused, timeout, truncated, bad_reply, error).",
+		}, []string{"node", "result"}),
+		upstreamDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "httpdns_upstream_duration_seconds",
+			Help:    "Duration of upstream DNS attempts by node.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}, []string{"node"}),
+		refreshes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "httpdns_resolver_refreshes_total",
+			Help: "Background refreshes by kind (passive) and result (ok, error, skipped).",
+		}, []string{"kind", "result"}),
+		staleServed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "httpdns_resolver_stale_served_total",
+			Help: "Answers served stale because every upstream failed (RFC 8767).",
+		}),
+		splits: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "httpdns_resolver_split_signals_total",
+			Help: "Upstream answers whose ECS scope was narrower than the client's block.",
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.upstreamQueries, m.upstreamDuration, m.refreshes, m.staleServed, m.splits)
+	}
+	return m
+}
+
+func (m *metrics) upstream(node, result string, d time.Duration) {
+	m.upstreamQueries.WithLabelValues(node, result).Inc()
+	if result != "truncated" {
+		m.upstreamDuration.WithLabelValues(node).Observe(d.Seconds())
+	}
+}

@@ -1,0 +1,52 @@
+package resolver
+
+import (
+	"net/netip"
+	"strings"
+)
+
+// CanonicalName validates a host name and returns it in lower case without a trailing dot.
+// A valid name has 1..253 characters, labels of 1..63 letters, digits, '-' or '_' that neither
+// start nor end with '-', and is not an IP literal. It allocates only when the name has upper case.
+func CanonicalName(name string) (string, error) {
+	name = strings.TrimSuffix(name, ".")
+	if len(name) == 0 || len(name) > 253 {
+		return "", ErrInvalidName
+	}
+	upper := false
+	labelLen := 0
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case c == '.':
+			if labelLen == 0 || name[i-1] == '-' {
+				return "", ErrInvalidName
+			}
+			labelLen = 0
+			continue
+		case c == '-':
+			if labelLen == 0 {
+				return "", ErrInvalidName
+			}
+		case c >= 'A' && c <= 'Z':
+			upper = true
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '_':
+		default:
+			return "", ErrInvalidName
+		}
+		labelLen++
+		if labelLen > 63 {
+			return "", ErrInvalidName
+		}
+	}
+	if name[len(name)-1] == '-' {
+		return "", ErrInvalidName
+	}
+	if _, err := netip.ParseAddr(name); err == nil {
+		return "", ErrInvalidName
+	}
+	if upper {
+		name = strings.ToLower(name)
+	}
+	return name, nil
+}

@@ -1,0 +1,109 @@
+package resolver
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/httpdns/httpdns/cache"
+	"github.com/miekg/dns"
+)
+
+// refreshShare is the last part of a TTL in which a hit also refreshes in the background (DESIGN.md §3.5).
+const refreshShare = 10
+
+// Resolve answers q. It reads top to bottom as the pipeline of DESIGN.md §3:
+// policy -> locate -> cache -> singleflight -> exchange -> store.
+func (r *Resolver) Resolve(ctx context.Context, q Query) (Answer, error) {
+	name, err := CanonicalName(q.Name)
+	if err != nil {
+		return Answer{}, err
+	}
+	if q.Qtype != TypeA && q.Qtype != TypeAAAA {
+		return Answer{}, ErrInvalidType
+	}
+	client := q.Client.Unmap()
+	// Policy first: the tier decides what the key is made of.
+	req := &request{name: name, qtype: q.Qtype, client: client, rule: r.cfg.Policy.Lookup(name)}
+	// Locate only when the key needs it; a global name serves every client the same.
+	if req.rule.Tier != cache.TierGlobal {
+		req.loc = r.cfg.Locator.Locate(client)
+	}
+	key, e, res, haveEntry := r.lookup(req)
+	now := r.cfg.Now()
+	switch res {
+	case cache.Hit:
+		if e.Rcode == dns.RcodeServerFailure {
+			return Answer{}, ErrUpstreamUnavailable
+		}
+		// In the last tenth of its TTL: answer now, refresh after responding.
+		if e.Remaining(now)*refreshShare <= e.TTL {
+			r.refreshAsync(req, key, "passive")
+		}
+		return r.answer(req, key, e, e.Remaining(now), "hit"), nil
+	case cache.Stale:
+		// Expired within the refresh grace: serve-then-refresh, with a small TTL so the app asks again soon.
+		if e.Rcode != dns.RcodeServerFailure {
+			r.refreshAsync(req, key, "passive")
+			return r.answer(req, key, e, r.ttlSeconds(r.cfg.MinTTL), "stale"), nil
+		}
+	}
+	fresh, err := r.fetch(ctx, req, key)
+	if err == nil {
+		return r.answer(req, fresh.key, fresh.entry, fresh.entry.TTL, "miss"), nil
+	}
+	// Every upstream failed: an answer we still hold beats an error (RFC 8767).
+	if haveEntry && e.Rcode != dns.RcodeServerFailure {
+		r.metrics.staleServed.Inc()
+		return r.answer(req, key, e, r.ttlSeconds(r.cfg.StaleAnswerTTL), "stale"), nil
+	}
+	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		return Answer{}, ctx.Err()
+	}
+	return Answer{}, ErrUpstreamUnavailable
+}
+
+// lookup finds the entry for req: the tier key, following a split marker to the client's part of the
+// block, then the global key where scope-0 and negative answers live. It returns the key a fetch should
+// fill and the best entry found (ok: an entry exists, maybe expired, usable as a stale fallback).
+func (r *Resolver) lookup(req *request) (cache.Key, cache.Entry, cache.Result, bool) {
+	key := req.tierKey()
+	e, res, ok := r.cache.Get(key)
+	if ok && e.Rcode == rcodeSplit {
+		key = req.subKey(e.Scope.Bits())
+		e, res, ok = r.cache.Get(key)
+	}
+	if res == cache.Hit || req.rule.Tier == cache.TierGlobal {
+		return key, e, res, ok
+	}
+	ge, gres, gok := r.cache.Get(req.globalKey())
+	if gres == cache.Hit || (gres == cache.Stale && res != cache.Stale) {
+		return req.globalKey(), ge, gres, gok
+	}
+	if !ok && gok {
+		return key, ge, res, gok
+	}
+	return key, e, res, ok
+}
+
+// answer turns a cache entry into an Answer with ttl remaining seconds.
+func (r *Resolver) answer(req *request, key cache.Key, e cache.Entry, ttl uint32, source string) Answer {
+	if ttl == 0 {
+		ttl = 1
+	}
+	a := Answer{
+		Name:      req.name,
+		Qtype:     req.qtype,
+		IPs:       e.IPs,
+		TTL:       ttl,
+		OriginTTL: e.TTL,
+		Tier:      key.Tier.String(),
+		Scope:     key.Scope,
+		Source:    source,
+	}
+	return a
+}
+
+func (r *Resolver) ttlSeconds(d time.Duration) uint32 {
+	return uint32(d / time.Second)
+}

@@ -1,0 +1,157 @@
+package resolver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/httpdns/httpdns/cache"
+	"github.com/httpdns/httpdns/cidrdb"
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/singleflight"
+)
+
+// Locator tells where a client address sits. *cidrdb.DB satisfies it.
+type Locator interface {
+	Locate(addr netip.Addr) cidrdb.Location
+}
+
+// PolicySource gives a name's rule. *Whitelist satisfies it.
+type PolicySource interface {
+	Lookup(name string) Rule
+}
+
+// SplitSink receives split signals: answers whose ECS scope is narrower than the block they were asked
+// for. The prober reads them to split blocks. It must not block.
+type SplitSink interface {
+	RecordSplit(SplitSignal)
+}
+
+// SplitSignal says that the CDN answered name for a part of Block narrower than Block.
+type SplitSignal struct {
+	Name   string
+	Qtype  uint16
+	Block  netip.Prefix // the network of the client's block
+	Scope  netip.Prefix // the client's prefix at the reply's scope length (may be finer than /24)
+	Answer []netip.Addr
+	Time   time.Time
+}
+
+// Config configures a Resolver. Durations are wall-clock; zero values take the defaults given.
+type Config struct {
+	Upstreams []string     // recursive nodes, host:port; required
+	Locator   Locator      // required
+	Cache     *cache.Cache // required
+	Policy    PolicySource // required
+	Splits    SplitSink    // optional
+
+	MinTTL          time.Duration // lower clamp of answer TTLs; default 10s
+	MaxTTL          time.Duration // upper clamp; default 1h
+	NegativeMaxTTL  time.Duration // cap for NXDOMAIN/NODATA (RFC 2308); default 5m
+	ServfailTTL     time.Duration // how long an all-upstreams failure is remembered; default 5s
+	StaleAnswerTTL  time.Duration // TTL of answers served stale when upstreams fail (RFC 8767); default 30s
+	UpstreamTimeout time.Duration // one upstream attempt; default 800ms
+	RequestTimeout  time.Duration // a whole upstream fetch, all attempts; default 3s
+	MaxRefreshes    int           // concurrent background refreshes; default 64
+
+	Registerer prometheus.Registerer // nil: metrics not registered
+	Logger     *slog.Logger          // nil: discard
+	Now        func() time.Time      // default time.Now
+}
+
+func (c *Config) setDefaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&c.MinTTL, 10*time.Second)
+	def(&c.MaxTTL, time.Hour)
+	def(&c.NegativeMaxTTL, 5*time.Minute)
+	def(&c.ServfailTTL, 5*time.Second)
+	def(&c.StaleAnswerTTL, 30*time.Second)
+	def(&c.UpstreamTimeout, 800*time.Millisecond)
+	def(&c.RequestTimeout, 3*time.Second)
+	if c.MaxRefreshes == 0 {
+		c.MaxRefreshes = 64
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
+func (c *Config) validate() error {
+	var errs []error
+	if len(c.Upstreams) == 0 {
+		errs = append(errs, errors.New("upstreams: at least one is required"))
+	}
+	if c.Locator == nil {
+		errs = append(errs, errors.New("locator: required"))
+	}
+	if c.Cache == nil {
+		errs = append(errs, errors.New("cache: required"))
+	}
+	if c.Policy == nil {
+		errs = append(errs, errors.New("policy: required"))
+	}
+	if c.MinTTL < 0 || c.MaxTTL < c.MinTTL {
+		errs = append(errs, fmt.Errorf("ttl: min %v must be in [0, max %v]", c.MinTTL, c.MaxTTL))
+	}
+	if c.UpstreamTimeout < 0 || c.RequestTimeout < 0 || c.NegativeMaxTTL < 0 || c.ServfailTTL < 0 {
+		errs = append(errs, errors.New("timeouts and TTLs must not be negative"))
+	}
+	return errors.Join(errs...)
+}
+
+// Resolver answers Queries from the cache, asking the upstream pool with ECS on a miss.
+type Resolver struct {
+	cfg     Config
+	pool    *pool
+	cache   *cache.Cache
+	metrics *metrics
+	group   singleflight.Group
+
+	inflight sync.Map      // flight keys of background refreshes running now
+	sem      chan struct{} // bounds background refreshes
+	ctx      context.Context
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+}
+
+// New validates cfg and builds a Resolver. Close stops its background work.
+func New(cfg Config) (*Resolver, error) {
+	cfg.setDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	m := newMetrics(cfg.Registerer)
+	p, err := newPool(cfg.Upstreams, cfg.UpstreamTimeout, m)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Resolver{
+		cfg:     cfg,
+		pool:    p,
+		cache:   cfg.Cache,
+		metrics: m,
+		sem:     make(chan struct{}, cfg.MaxRefreshes),
+		ctx:     ctx,
+		cancel:  cancel,
+	}, nil
+}
+
+// Close cancels background refreshes and waits for them to end.
+func (r *Resolver) Close() error {
+	r.cancel()
+	r.wg.Wait()
+	return nil
+}
