@@ -1,0 +1,189 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/httpdns/httpdns/api"
+	"github.com/httpdns/httpdns/cache"
+	"github.com/httpdns/httpdns/cidrdb"
+	"github.com/httpdns/httpdns/resolver"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+const serveUsage = `Usage: httpdns serve -config FILE [-listen ADDR] [-admin-listen ADDR]
+
+Runs the HTTPDNS service described by the YAML config FILE: the public API (/d, /resolve,
+/healthz) on listen, the admin API (/admin/domains, /metrics, /healthz) on admin_listen.
+Flags override the file's keys. SIGTERM or SIGINT drains in-flight requests, then stops.
+`
+
+// runServe runs the HTTPDNS service until ctx is cancelled.
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("serve", serveUsage, stderr)
+	path := fs.String("config", "", "YAML config `file` (required)")
+	listen := fs.String("listen", "", "public API `address`, overrides listen")
+	admin := fs.String("admin-listen", "", "admin API `address`, overrides admin_listen")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *path == "" {
+		return usageErrorf(fs, "-config is required")
+	}
+	cfg, err := LoadConfig(*path)
+	if err != nil {
+		return err
+	}
+	if *listen != "" {
+		cfg.Listen = *listen
+	}
+	if *admin != "" {
+		cfg.AdminListen = *admin
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.Level()}))
+	return serve(ctx, cfg, logger, nil)
+}
+
+// listening reports the bound addresses once both listeners are open (tests pass ":0" and read them).
+type listening func(public, admin net.Addr)
+
+// service is everything serve builds, in the order it must be closed (last built, first closed).
+type service struct {
+	db       *cidrdb.DB
+	cache    *cache.Cache
+	resolver *resolver.Resolver
+	api      *api.API
+}
+
+// newService opens the databases and builds the pipeline. Every problem is reported with the file
+// or key it concerns; nothing is left half-open on error.
+func newService(cfg *Config, logger *slog.Logger, reg *prometheus.Registry) (_ *service, err error) {
+	s := &service{}
+	defer func() {
+		if err != nil {
+			s.close()
+		}
+	}()
+	s.db, err = cidrdb.Open(cidrdb.Config{CityPath: cfg.GeoIP.City, ISPPath: cfg.GeoIP.ISP, CIDRDBPath: cfg.CIDRDB})
+	if err != nil {
+		return nil, err
+	}
+	tier, err := cache.ParseTier(cfg.DefaultTier)
+	if err != nil {
+		return nil, fmt.Errorf("default_tier: %w", err)
+	}
+	wl, err := resolver.OpenWhitelist(cfg.Domains, tier)
+	if err != nil {
+		return nil, err
+	}
+	s.cache, err = cache.New(cache.Config{
+		MaxBytes:     int64(cfg.Cache.MaxBytes),
+		StaleWindow:  time.Duration(cfg.Cache.StaleWindow),
+		RefreshGrace: time.Duration(cfg.Cache.RefreshGrace),
+		Registerer:   reg,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cache: %w", err)
+	}
+	s.resolver, err = resolver.New(resolver.Config{
+		Upstreams:       cfg.Upstreams,
+		Locator:         s.db,
+		Cache:           s.cache,
+		Policy:          wl,
+		MinTTL:          time.Duration(cfg.TTL.Min),
+		MaxTTL:          time.Duration(cfg.TTL.Max),
+		NegativeMaxTTL:  time.Duration(cfg.TTL.NegativeMax),
+		ServfailTTL:     time.Duration(cfg.TTL.ServFail),
+		UpstreamTimeout: time.Duration(cfg.Timeouts.Upstream),
+		RequestTimeout:  time.Duration(cfg.Timeouts.Request),
+		Registerer:      reg,
+		Logger:          logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("resolver: %w", err)
+	}
+	s.api, err = api.New(api.Config{
+		Resolver:       s.resolver,
+		Whitelist:      wl,
+		AdminToken:     cfg.AdminToken,
+		TrustedProxies: cfg.TrustedProxyPrefixes,
+		BatchLimit:     cfg.BatchLimit,
+		Timeout:        time.Duration(cfg.Timeouts.Request),
+		Registerer:     reg,
+		Gatherer:       reg,
+		Logger:         logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("api: %w", err)
+	}
+	return s, nil
+}
+
+func (s *service) close() {
+	if s.resolver != nil {
+		s.resolver.Close()
+	}
+	if s.cache != nil {
+		s.cache.Close()
+	}
+	if s.db != nil {
+		s.db.Close()
+	}
+}
+
+// serve runs the service until ctx ends, then drains both listeners within the shutdown timeout.
+func serve(ctx context.Context, cfg *Config, logger *slog.Logger, ready listening) error {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	svc, err := newService(cfg, logger, reg)
+	if err != nil {
+		return err
+	}
+	defer svc.close()
+	pubLn, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	admLn, err := net.Listen("tcp", cfg.AdminListen)
+	if err != nil {
+		pubLn.Close()
+		return fmt.Errorf("admin_listen: %w", err)
+	}
+	servers := []*http.Server{
+		{Handler: svc.api.Public(), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 2 * time.Minute},
+		{Handler: svc.api.Admin(), ReadHeaderTimeout: 5 * time.Second},
+	}
+	errc := make(chan error, 2)
+	for i, ln := range []net.Listener{pubLn, admLn} {
+		go func() { errc <- servers[i].Serve(ln) }()
+	}
+	logger.Info("serving", "listen", pubLn.Addr().String(), "admin_listen", admLn.Addr().String(),
+		"upstreams", cfg.Upstreams, "cidrdb", cfg.CIDRDB, "domains", cfg.Domains)
+	if ready != nil {
+		ready(pubLn.Addr(), admLn.Addr())
+	}
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+		logger.Error("listener stopped", "err", err)
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Duration(cfg.Timeouts.Shutdown))
+	defer cancel()
+	for _, srv := range servers {
+		if serr := srv.Shutdown(sctx); serr != nil {
+			err = errors.Join(err, fmt.Errorf("draining: %w", serr))
+		}
+	}
+	logger.Info("stopped")
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
