@@ -1,0 +1,250 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the YAML file of `httpdns serve` (DESIGN.md §4). Only Listen, Upstreams, GeoIP.City
+// and GeoIP.ISP must be given; ParseConfig fills every other field with its default, resolves
+// file paths against the config file's directory, and validates the whole.
+type Config struct {
+	// Listen is the public API's address (/d, /resolve), host:port. Required, e.g. ":8080".
+	Listen string `yaml:"listen"`
+	// AdminListen is the admin API's address (/admin/*, /metrics, /healthz), host:port.
+	// Default "127.0.0.1:8081".
+	AdminListen string `yaml:"admin_listen"`
+	// AdminToken is the bearer token /admin/* requires. Default "": /admin/* is disabled, while
+	// /metrics and /healthz are still served.
+	AdminToken string `yaml:"admin_token"`
+	// Upstreams are the recursive nodes asked with ECS, each host:port with the port given
+	// (IPv6 as "[::1]:53"). Required, at least one, no duplicates.
+	Upstreams []string `yaml:"upstreams"`
+	// GeoIP names the MaxMind databases that locate clients. Both are required.
+	GeoIP GeoIPConfig `yaml:"geoip"`
+	// CIDRDB is the path of the learnt adaptive-subnet library (an HTTPDNS-CIDRDB mmdb).
+	// Default "": none.
+	CIDRDB string `yaml:"cidrdb"`
+	// Domains is the path of the domain whitelist (`domain tier [refresh]` lines). Default
+	// "domains.txt" beside the config file; the first upload creates it, and a file missing at
+	// start is an empty whitelist.
+	Domains string `yaml:"domains"`
+	// DefaultTier is the cache tier of names the whitelist doesn't list: "subnet", "cityisp" or
+	// "global". Default "cityisp".
+	DefaultTier string `yaml:"default_tier"`
+	// Cache sizes the answer cache and its serve-stale behaviour.
+	Cache CacheConfig `yaml:"cache"`
+	// TTL clamps the TTLs of answers.
+	TTL TTLConfig `yaml:"ttl"`
+	// TrustedProxies are the CIDRs or addresses whose X-Forwarded-For header is believed.
+	// Default none: the client is always the connection's address.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	// TrustedProxyPrefixes is TrustedProxies parsed, an address becoming a /32 or /128 and
+	// IPv4-mapped IPv6 addresses unmapped. ParseConfig fills it; it is not read from the file.
+	TrustedProxyPrefixes []netip.Prefix `yaml:"-"`
+	// BatchLimit is the most names one /resolve may ask for, 1..100. Default 10.
+	BatchLimit int `yaml:"batch_limit"`
+	// Timeouts bound requests, upstream attempts and shutdown.
+	Timeouts TimeoutsConfig `yaml:"timeouts"`
+	// LogLevel is "debug", "info", "warn" or "error". Default "info".
+	LogLevel string `yaml:"log_level"`
+}
+
+// GeoIPConfig names the MaxMind databases (paths relative to the config file's directory).
+type GeoIPConfig struct {
+	// City is a City-schema mmdb (GeoIP2-City or GeoLite2-City). Required.
+	City string `yaml:"city"`
+	// ISP is an ISP-schema (GeoIP2-ISP) or ASN-schema (GeoLite2-ASN) mmdb. Required.
+	ISP string `yaml:"isp"`
+}
+
+// CacheConfig sizes the answer cache.
+type CacheConfig struct {
+	// MaxBytes is the cache's budget in bytes, at least 1MiB; the file may say 268435456 or
+	// "256MiB", "1GiB", "512MB". Default 256MiB.
+	MaxBytes ByteSize `yaml:"max_bytes"`
+	// StaleWindow is how long past its TTL an answer is kept to be served when every upstream
+	// fails (RFC 8767). Default 24h.
+	StaleWindow Duration `yaml:"stale_window"`
+	// RefreshGrace is how long past its TTL an answer is still served (with a small TTL) while it
+	// is refreshed in the background; older is a miss. Default 30s.
+	RefreshGrace Duration `yaml:"refresh_grace"`
+}
+
+// TTLConfig clamps the TTLs the service caches and returns.
+type TTLConfig struct {
+	// Min is the smallest TTL of a positive answer. Default 10s.
+	Min Duration `yaml:"min"`
+	// Max is the largest TTL of a positive answer. Default 1h.
+	Max Duration `yaml:"max"`
+	// NegativeMax caps how long NXDOMAIN and NODATA are cached (RFC 2308). Default 5m.
+	NegativeMax Duration `yaml:"negative_max"`
+	// ServFail is how long a SERVFAIL is cached. Default 5s.
+	ServFail Duration `yaml:"servfail"`
+}
+
+// TimeoutsConfig bounds the time spent on requests and on shutdown.
+type TimeoutsConfig struct {
+	// Request is the deadline of one whole HTTP request, every upstream attempt included.
+	// Default 3s.
+	Request Duration `yaml:"request"`
+	// Upstream is the deadline of one query to one recursive node; at most Request. Default 800ms.
+	Upstream Duration `yaml:"upstream"`
+	// Shutdown is how long in-flight requests may drain on SIGTERM or SIGINT. Default 10s.
+	Shutdown Duration `yaml:"shutdown"`
+}
+
+// defaultConfig returns a Config holding every default; the file's keys are decoded over it.
+func defaultConfig() *Config {
+	return &Config{
+		AdminListen: "127.0.0.1:8081",
+		DefaultTier: "cityisp",
+		Cache: CacheConfig{
+			MaxBytes:     256 << 20,
+			StaleWindow:  Duration(24 * time.Hour),
+			RefreshGrace: Duration(30 * time.Second),
+		},
+		TTL: TTLConfig{
+			Min:         Duration(10 * time.Second),
+			Max:         Duration(time.Hour),
+			NegativeMax: Duration(5 * time.Minute),
+			ServFail:    Duration(5 * time.Second),
+		},
+		BatchLimit: 10,
+		Timeouts: TimeoutsConfig{
+			Request:  Duration(3 * time.Second),
+			Upstream: Duration(800 * time.Millisecond),
+			Shutdown: Duration(10 * time.Second),
+		},
+		LogLevel: "info",
+	}
+}
+
+// LoadConfig reads and parses the config file at path; relative file paths inside it are
+// resolved against its directory.
+func LoadConfig(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("loading config: %w", err)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("loading config %s: %w", path, err)
+	}
+	cfg, err := ParseConfig(data, filepath.Dir(abs))
+	if err != nil {
+		return nil, fmt.Errorf("loading config %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// ParseConfig parses a YAML config. Unknown keys are errors; relative paths of files are
+// resolved against dir (the config file's directory). Every problem found is reported, each a
+// *FieldError naming its key, joined with errors.Join.
+func ParseConfig(data []byte, dir string) (*Config, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, fmt.Errorf("parsing config: %w", err)
+	}
+	keys := indexKeys(&doc)
+	cfg := defaultConfig()
+	// A value of the wrong type leaves its default and decoding goes on, so the values that
+	// did decode are still validated and every problem is reported at once. A problem with no
+	// key (a repeated key, a document that is not a mapping) stops the decoding of a whole
+	// mapping, and validating what is left would report keys the file has as missing.
+	var te *yaml.TypeError
+	if err := decodeStrict(data, cfg); err != nil && !errors.As(err, &te) {
+		return nil, fmt.Errorf("parsing config: %w", err)
+	}
+	problems := keys.explain(te)
+	if problems.covers("") {
+		return nil, keys.locate(problems)
+	}
+	cfg.normalize(dir)
+	for _, p := range cfg.validate() {
+		if !problems.covers(p.Key) {
+			problems = append(problems, p)
+		}
+	}
+	if len(problems) > 0 {
+		return nil, keys.locate(problems)
+	}
+	return cfg, nil
+}
+
+// decodeStrict decodes the single YAML document in data over cfg, rejecting unknown keys.
+func decodeStrict(data []byte, cfg *Config) error {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil // an empty file: the required keys are reported as missing
+		}
+		return err
+	}
+	var next yaml.Node
+	if err := dec.Decode(&next); !errors.Is(err, io.EOF) {
+		return errors.New("the file holds more than one YAML document")
+	}
+	return nil
+}
+
+// normalize resolves file paths against dir, fills the whitelist's default path, makes empty
+// lists nil and parses the trusted proxies that are valid (validate reports the others).
+func (c *Config) normalize(dir string) {
+	c.GeoIP.City = resolvePath(dir, c.GeoIP.City)
+	c.GeoIP.ISP = resolvePath(dir, c.GeoIP.ISP)
+	c.CIDRDB = resolvePath(dir, c.CIDRDB)
+	if c.Domains == "" {
+		c.Domains = "domains.txt"
+	}
+	c.Domains = resolvePath(dir, c.Domains)
+	if len(c.Upstreams) == 0 {
+		c.Upstreams = nil
+	}
+	if len(c.TrustedProxies) == 0 {
+		c.TrustedProxies = nil
+	}
+	c.TrustedProxyPrefixes = nil
+	for _, s := range c.TrustedProxies {
+		if p, err := parseProxy(s); err == nil {
+			c.TrustedProxyPrefixes = append(c.TrustedProxyPrefixes, p)
+		}
+	}
+}
+
+// resolvePath joins a relative, non-empty path p to dir.
+func resolvePath(dir, p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(dir, p)
+}
+
+// Level returns LogLevel as a slog.Level; validation has made sure it is one of the four names.
+func (c *Config) Level() slog.Level {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return slog.LevelInfo
+	}
+	return l
+}
+
+// isLogLevel reports whether s is an accepted log_level, in any case.
+func isLogLevel(s string) bool {
+	switch strings.ToLower(s) {
+	case "debug", "info", "warn", "error":
+		return true
+	}
+	return false
+}

@@ -1,0 +1,177 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"time"
+)
+
+// Limits of the values a config may hold.
+const (
+	minCacheBytes = 1 << 20 // cache.max_bytes: below this the cache holds too few answers to work
+	maxBatchLimit = 100     // batch_limit: one /resolve must stay a cheap request
+)
+
+// problems gathers every problem validate finds, so the operator sees them all at once.
+type problems []*FieldError
+
+func (p *problems) add(key, format string, args ...any) {
+	*p = append(*p, &FieldError{Key: key, Problem: fmt.Sprintf(format, args...)})
+}
+
+// validate checks every value; normalize has run.
+func (c *Config) validate() problems {
+	var p problems
+	p.address("listen", c.Listen)
+	p.address("admin_listen", c.AdminListen)
+	p.upstreams(c.Upstreams)
+	p.required("geoip.city", c.GeoIP.City)
+	p.required("geoip.isp", c.GeoIP.ISP)
+	switch c.DefaultTier {
+	case "subnet", "cityisp", "global":
+	default:
+		p.add("default_tier", "%q is not subnet|cityisp|global", c.DefaultTier)
+	}
+	if c.Cache.MaxBytes < minCacheBytes {
+		p.add("cache.max_bytes", "must be at least 1MiB, not %d", int64(c.Cache.MaxBytes))
+	}
+	p.notNegative("cache.stale_window", c.Cache.StaleWindow)
+	p.notNegative("cache.refresh_grace", c.Cache.RefreshGrace)
+	p.ttls(c.TTL)
+	for i, s := range c.TrustedProxies {
+		if _, err := parseProxy(s); err != nil {
+			p.add(fmt.Sprintf("trusted_proxies[%d]", i), "%q is not a CIDR or an address: %v", s, err)
+		}
+	}
+	if c.BatchLimit < 1 || c.BatchLimit > maxBatchLimit {
+		p.add("batch_limit", "%d is not in 1..%d", c.BatchLimit, maxBatchLimit)
+	}
+	p.timeouts(c.Timeouts)
+	if !isLogLevel(c.LogLevel) {
+		p.add("log_level", "%q is not debug|info|warn|error", c.LogLevel)
+	}
+	return p
+}
+
+func (p *problems) required(key, value string) {
+	if value == "" {
+		p.add(key, "required")
+	}
+}
+
+// address checks a listening address: host:port, the host optional, the port a number.
+func (p *problems) address(key, value string) {
+	if value == "" {
+		p.add(key, "required")
+		return
+	}
+	if _, _, err := splitHostPort(value); err != nil {
+		p.add(key, "%q is not host:port: %v", value, err)
+	}
+}
+
+// upstreams checks the recursive nodes: at least one, each host:port with a host and a non-zero
+// port, no node twice (it would take two places on the hash ring).
+func (p *problems) upstreams(list []string) {
+	if len(list) == 0 {
+		p.add("upstreams", "required: at least one host:port")
+		return
+	}
+	seen := make(map[string]int, len(list))
+	for i, s := range list {
+		key := fmt.Sprintf("upstreams[%d]", i)
+		host, port, err := splitHostPort(s)
+		switch {
+		case err != nil:
+			p.add(key, "%q is not host:port: %v", s, err)
+		case host == "":
+			p.add(key, "%q is not host:port: missing host", s)
+		case port == 0:
+			p.add(key, "%q is not host:port: port 0", s)
+		}
+		if j, dup := seen[s]; dup {
+			p.add(key, "%q repeats upstreams[%d]", s, j)
+		} else {
+			seen[s] = i
+		}
+	}
+}
+
+// splitHostPort splits host:port and checks that the port is a number in 0..65535.
+func splitHostPort(s string) (host string, port uint16, err error) {
+	host, ps, err := net.SplitHostPort(s)
+	if err != nil {
+		var ae *net.AddrError
+		if errors.As(err, &ae) {
+			return "", 0, errors.New(ae.Err)
+		}
+		return "", 0, err
+	}
+	n, err := strconv.ParseUint(ps, 10, 16)
+	if err != nil {
+		return "", 0, fmt.Errorf("port %q is not a number in 0..65535", ps)
+	}
+	return host, uint16(n), nil
+}
+
+func (p *problems) notNegative(key string, d Duration) {
+	if d < 0 {
+		p.add(key, "must not be negative, not %v", d)
+	}
+}
+
+func (p *problems) positive(key string, d Duration) {
+	if d <= 0 {
+		p.add(key, "must be positive, not %v", d)
+	}
+}
+
+func (p *problems) ttls(t TTLConfig) {
+	p.notNegative("ttl.min", t.Min)
+	p.positive("ttl.max", t.Max)
+	if t.Min > t.Max {
+		p.add("ttl.min", "must not exceed ttl.max (%v > %v)", t.Min, t.Max)
+	}
+	p.notNegative("ttl.negative_max", t.NegativeMax)
+	p.notNegative("ttl.servfail", t.ServFail)
+	p.atMostMaxTTL("ttl.max", t.Max)
+	p.atMostMaxTTL("ttl.negative_max", t.NegativeMax)
+}
+
+func (p *problems) atMostMaxTTL(key string, d Duration) {
+	if time.Duration(d) > maxTTL {
+		p.add(key, "must not exceed %v, the largest DNS TTL (RFC 2181 §8)", maxTTL)
+	}
+}
+
+// maxTTL is the largest TTL a DNS record may carry: 2^31-1 seconds (RFC 2181 §8).
+const maxTTL = (1<<31 - 1) * time.Second
+
+func (p *problems) timeouts(t TimeoutsConfig) {
+	p.positive("timeouts.request", t.Request)
+	p.positive("timeouts.upstream", t.Upstream)
+	p.notNegative("timeouts.shutdown", t.Shutdown)
+	if t.Upstream > t.Request {
+		p.add("timeouts.upstream", "must not exceed timeouts.request (%v > %v)", t.Upstream, t.Request)
+	}
+}
+
+// parseProxy parses a trusted proxy: a CIDR (host bits are cleared) or an address (a /32 or
+// /128). IPv4-mapped IPv6 addresses become IPv4, as connections from them are seen.
+func parseProxy(s string) (netip.Prefix, error) {
+	if a, err := netip.ParseAddr(s); err == nil {
+		if a.Zone() != "" {
+			return netip.Prefix{}, errors.New("an address with a zone")
+		}
+		a = a.Unmap()
+		return netip.PrefixFrom(a, a.BitLen()), nil
+	}
+	pfx, err := netip.ParsePrefix(s)
+	if err != nil {
+		return netip.Prefix{}, errors.New("want 10.0.0.0/8, 192.0.2.1 or 2001:db8::/32")
+	}
+	return pfx.Masked(), nil
+}

@@ -1,0 +1,170 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/httpdns/httpdns/internal/cdnsim"
+	"github.com/miekg/dns"
+)
+
+const demoUsage = `Usage: httpdns demo [-listen ADDR] [-admin-listen ADDR] [-nodes N] [-dir DIR]
+
+Runs httpdns against a simulated CDN world on localhost: N ECS-aware authoritative DNS servers
+(the "recursive nodes"), geo databases that are wrong about a few subnets, and a whitelist that
+puts the CDN names in the subnet tier. It prints curl commands showing that clients of different
+subnets get different edges, asks them itself, and serves until interrupted. The generated
+config, databases and whitelist stay in DIR (default: a new temporary directory), so
+"httpdns serve -config DIR/httpdns.yaml" works while the demo's DNS servers run.
+`
+
+// demoAdminToken is the demo's admin bearer token; a real deployment sets its own.
+const demoAdminToken = "demo-token"
+
+// runDemo runs the service against a simulated CDN.
+func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("demo", demoUsage, stderr)
+	listen := fs.String("listen", "127.0.0.1:8080", "public API `address`")
+	admin := fs.String("admin-listen", "127.0.0.1:8081", "admin API `address`")
+	nodes := fs.Int("nodes", 3, "number of simulated DNS `nodes`")
+	dir := fs.String("dir", "", "`directory` for the generated files (default: a temporary one)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *nodes < 1 || *nodes > 16 {
+		return usageErrorf(fs, "-nodes must be 1..16")
+	}
+	world, err := cdnsim.NewWorld(cdnsim.DefaultConfig())
+	if err != nil {
+		return err
+	}
+	if *dir == "" {
+		if *dir, err = os.MkdirTemp("", "httpdns-demo-"); err != nil {
+			return err
+		}
+	}
+	var upstreams []string
+	for range *nodes {
+		s, err := cdnsim.Serve(world, "127.0.0.1:0")
+		if err != nil {
+			return fmt.Errorf("starting simulated DNS node: %w", err)
+		}
+		defer s.Close()
+		upstreams = append(upstreams, s.Addr())
+	}
+	path, err := writeDemoFiles(world, *dir, *listen, *admin, upstreams)
+	if err != nil {
+		return err
+	}
+	cfg, err := LoadConfig(path)
+	if err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	return serve(ctx, cfg, logger, func(pub, adm net.Addr) {
+		showDemo(ctx, stdout, world, path, pub.String(), adm.String())
+	})
+}
+
+// writeDemoFiles writes the world's geo databases, a whitelist and a config into dir.
+func writeDemoFiles(w *cdnsim.World, dir, listen, admin string, upstreams []string) (string, error) {
+	if _, _, err := w.WriteGeoDBs(dir); err != nil {
+		return "", err
+	}
+	var wl strings.Builder
+	wl.WriteString("# CDN names: answers depend on the client's subnet\n")
+	for _, c := range w.CDNs() {
+		fmt.Fprintf(&wl, "*.%s.%s subnet\n", c.Name, cdnsim.Zone)
+	}
+	wl.WriteString("# the same answer everywhere\n*.portal.test global\n")
+	if err := os.WriteFile(filepath.Join(dir, "domains.txt"), []byte(wl.String()), 0o644); err != nil {
+		return "", err
+	}
+	cfg := fmt.Sprintf(`# written by httpdns demo
+listen: %q
+admin_listen: %q
+admin_token: %q
+upstreams: [%s]
+geoip:
+  city: %s
+  isp: %s
+domains: domains.txt
+default_tier: cityisp
+`, listen, admin, demoAdminToken, quoteList(upstreams), cdnsim.CityDBName, cdnsim.ISPDBName)
+	path := filepath.Join(dir, "httpdns.yaml")
+	return path, os.WriteFile(path, []byte(cfg), 0o644)
+}
+
+func quoteList(items []string) string {
+	q := make([]string, len(items))
+	for i, s := range items {
+		q[i] = fmt.Sprintf("%q", s)
+	}
+	return strings.Join(q, ", ")
+}
+
+// demoClients finds two clients in different subnets whose CDN edges for name differ.
+func demoClients(w *cdnsim.World, name string) (netip.Addr, netip.Addr) {
+	subnets := w.Subnets()
+	a := w.ClientIn(subnets[0], 10)
+	ta := w.Truth(name, dns.TypeA, a)
+	for _, s := range subnets[1:] {
+		b := w.ClientIn(s, 10)
+		if !slices.Equal(w.Truth(name, dns.TypeA, b), ta) {
+			return a, b
+		}
+	}
+	return a, w.ClientIn(subnets[len(subnets)-1], 10)
+}
+
+// showDemo prints what to try, then asks the two clients' questions itself.
+func showDemo(ctx context.Context, out io.Writer, w *cdnsim.World, cfgPath, pub, adm string) {
+	const name = "img.cdn-a.test"
+	a, b := demoClients(w, name)
+	base := "http://" + pub
+	cmds := []string{
+		fmt.Sprintf("curl '%s/d?host=%s&ip=%s'", base, name, a),
+		fmt.Sprintf("curl '%s/d?host=%s&ip=%s'", base, name, b),
+	}
+	fmt.Fprintf(out, "httpdns demo: serving on %s (admin %s), config %s\n\n", base, "http://"+adm, cfgPath)
+	fmt.Fprintf(out, "Two clients in different subnets ask for %s:\n", name)
+	for _, c := range cmds {
+		fmt.Fprintf(out, "  %s\n", c)
+	}
+	fmt.Fprintf(out, "\nMore to try:\n")
+	fmt.Fprintf(out, "  curl '%s/d?host=www.shop.test&ip=%s&query=4,6'\n", base, a)
+	fmt.Fprintf(out, "  curl '%s/resolve?host=img.cdn-a.test,video.cdn-b.test,www.portal.test&ip=%s'\n", base, b)
+	fmt.Fprintf(out, "  go run ./cmd/httpdns resolve -server %s -ip %s img.cdn-a.test api.cdn-a.test\n", base, a)
+	fmt.Fprintf(out, "  curl -H 'Authorization: Bearer %s' http://%s/admin/domains\n", demoAdminToken, adm)
+	fmt.Fprintf(out, "  curl http://%s/metrics | grep ^httpdns_\n\n", adm)
+	client := &http.Client{Timeout: 5 * time.Second}
+	for _, ip := range []netip.Addr{a, b} {
+		u := fmt.Sprintf("%s/d?host=%s&ip=%s", base, name, ip)
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+		if err != nil {
+			return
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			fmt.Fprintf(out, "asking %s: %v\n", u, err)
+			continue
+		}
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		resp.Body.Close()
+		fmt.Fprintf(out, "client %-15s -> %s", ip, body)
+		if !strings.HasSuffix(string(body), "\n") {
+			fmt.Fprintln(out)
+		}
+	}
+	fmt.Fprintf(out, "\nServing until interrupted (Ctrl-C).\n")
+}
