@@ -1,0 +1,178 @@
+package cidrdb
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"strings"
+
+	"github.com/oschwald/maxminddb-golang/v2"
+)
+
+// DatabaseType is the database_type metadata value of every CIDRDB file.
+const DatabaseType = "HTTPDNS-CIDRDB"
+
+// Default block sizes used when an address is not covered by a CIDRDB: the
+// source prefix lengths the resolver sends as EDNS Client Subnet (RFC 7871).
+const (
+	// DefaultBitsIPv4 is the prefix length of an IPv4 address's default block (/24).
+	DefaultBitsIPv4 = 24
+	// DefaultBitsIPv6 is the prefix length of an IPv6 address's default block (/56).
+	DefaultBitsIPv6 = 56
+)
+
+var (
+	// ErrWrongType reports a database whose database_type does not fit the
+	// role it was given (an ASN database as the City database, a City
+	// database as the CIDRDB, ...).
+	ErrWrongType = errors.New("wrong database type")
+	// ErrEmpty reports a CIDRDB without any network.
+	ErrEmpty = errors.New("cidrdb has no networks")
+	// ErrSchema reports a CIDRDB record that does not follow the schema in
+	// the package documentation.
+	ErrSchema = errors.New("invalid cidrdb record")
+	// ErrMissingPath reports a required database path left empty in Config.
+	ErrMissingPath = errors.New("database path is required")
+)
+
+// Location is where a client address sits.
+type Location struct {
+	// Addr is the (unmapped) address that was located.
+	Addr netip.Addr
+	// Block is the block's canonical key: with a CIDRDB, the lowest network
+	// carrying this block_id (stable across reloads when the block did not
+	// change); without one, Addr's /24 (IPv4) or /56 (IPv6).
+	Block netip.Prefix
+	// Network is the network inside the block that holds Addr (== Block when
+	// the block is CIDR-aligned or when there is no CIDRDB). Its Bits() is
+	// "the block's prefix length" for ECS scope rules.
+	Network netip.Prefix
+	// BlockID is the CIDRDB block_id; 0 without a CIDRDB or when Addr is
+	// outside it.
+	BlockID uint32
+	// Country is the ISO 3166 code, "" when unknown.
+	Country string
+	// City is the English name, "" when unknown.
+	City string
+	// ISP is the ISP name (ISP schema `isp`, else ASN schema
+	// `autonomous_system_organization`), "" when unknown.
+	ISP string
+	// ASN is the autonomous system number, 0 when unknown.
+	ASN uint32
+}
+
+// Config names the databases a DB reads.
+type Config struct {
+	// CityPath is a MaxMind City-schema mmdb (GeoIP2-City / GeoLite2-City); required.
+	CityPath string
+	// ISPPath is a MaxMind ISP-schema (GeoIP2-ISP) or ASN-schema
+	// (GeoLite2-ASN) mmdb; required.
+	ISPPath string
+	// CIDRDBPath is an optional HTTPDNS-CIDRDB mmdb; empty means none, and
+	// every address then sits in its default /24 or /56 block.
+	CIDRDBPath string
+}
+
+// DB locates client addresses. It is immutable once opened: Locate,
+// Siblings and Blocks are safe for concurrent use. Close must not run
+// concurrently with them; to roll out a new CIDRDB, open a new DB, swap it
+// in, and close the old one once no lookup can still use it.
+type DB struct {
+	city  *maxminddb.Reader
+	isp   *maxminddb.Reader
+	cidr  *maxminddb.Reader // nil without a CIDRDB
+	index *index            // nil without a CIDRDB
+}
+
+// Open opens and validates the databases named by cfg. The City and ISP
+// databases are memory-mapped and checked by their database_type; the
+// CIDRDB is read into memory, verified and walked whole, so a corrupt or
+// off-schema file is refused here rather than at lookup time. All problems
+// are reported together, each naming its file.
+func Open(cfg Config) (*DB, error) {
+	var errs []error
+	if cfg.CityPath == "" {
+		errs = append(errs, fmt.Errorf("opening cidrdb: city: %w", ErrMissingPath))
+	}
+	if cfg.ISPPath == "" {
+		errs = append(errs, fmt.Errorf("opening cidrdb: isp: %w", ErrMissingPath))
+	}
+	db := &DB{}
+	var err error
+	if cfg.CityPath != "" {
+		db.city, err = openGeo(cfg.CityPath, isCityType, "a City")
+		errs = append(errs, err)
+	}
+	if cfg.ISPPath != "" {
+		db.isp, err = openGeo(cfg.ISPPath, isISPType, "an ISP or ASN")
+		errs = append(errs, err)
+	}
+	if cfg.CIDRDBPath != "" {
+		db.cidr, db.index, err = openCIDRDB(cfg.CIDRDBPath)
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		_ = db.Close() // the open error is the one worth reporting
+		return nil, err
+	}
+	return db, nil
+}
+
+// Blocks returns the number of distinct blocks in the CIDRDB, 0 without one.
+func (db *DB) Blocks() int {
+	if db.index == nil {
+		return 0
+	}
+	return len(db.index.blocks)
+}
+
+// Close releases the databases.
+func (db *DB) Close() error {
+	var errs []error
+	for _, r := range []*maxminddb.Reader{db.city, db.isp, db.cidr} {
+		if r != nil {
+			errs = append(errs, r.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func isCityType(t string) bool { return strings.Contains(t, "City") }
+
+func isISPType(t string) bool { return strings.Contains(t, "ISP") || strings.Contains(t, "ASN") }
+
+// openGeo memory-maps a MaxMind database and checks that its type fits the
+// role. Its records are decoded lazily by Locate, which treats a record that
+// fails to decode as unknown.
+func openGeo(path string, fits func(string) bool, role string) (*maxminddb.Reader, error) {
+	r, err := maxminddb.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("opening cidrdb %s: %w", path, err)
+	}
+	if t := r.Metadata.DatabaseType; !fits(t) {
+		_ = r.Close()
+		return nil, fmt.Errorf("opening cidrdb %s: %w: database_type %q is not %s database", path, ErrWrongType, t, role)
+	}
+	return r, nil
+}
+
+// openCIDRDB reads a CIDRDB into memory, so that the verified bytes are the
+// ones served even if the file is later rewritten in place, then verifies
+// it and builds its index.
+func openCIDRDB(path string) (*maxminddb.Reader, *index, error) {
+	buf, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("opening cidrdb %s: %w", path, err)
+	}
+	r, err := maxminddb.OpenBytes(buf)
+	if err != nil {
+		return nil, nil, fmt.Errorf("opening cidrdb %s: %w", path, err)
+	}
+	ix, err := loadIndex(r)
+	if err != nil {
+		_ = r.Close()
+		return nil, nil, fmt.Errorf("opening cidrdb %s: %w", path, err)
+	}
+	return r, ix, nil
+}
