@@ -75,7 +75,7 @@ var (
 )
 
 // sharedWorld builds the default world once; it is immutable and safe to share.
-func sharedWorld(t *testing.T) *cdnsim.World {
+func sharedWorld(t testing.TB) *cdnsim.World {
 	t.Helper()
 	worldOnce.Do(func() { world, worldErr = cdnsim.NewWorld(cdnsim.DefaultConfig()) })
 	if worldErr != nil {
@@ -84,7 +84,7 @@ func sharedWorld(t *testing.T) *cdnsim.World {
 	return world
 }
 
-func newEnv(t *testing.T, o envOptions) *env {
+func newEnv(t testing.TB, o envOptions) *env {
 	t.Helper()
 	if o.nodes == 0 {
 		o.nodes = 1

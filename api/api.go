@@ -1,0 +1,182 @@
+package api
+
+import (
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/httpdns/httpdns/resolver"
+)
+
+// Defaults for the zero values of Config.
+const (
+	// DefaultBatchLimit is the most hosts one /resolve request may name when Config.BatchLimit is 0.
+	DefaultBatchLimit = 10
+	// DefaultTimeout is the deadline of one request's resolution when Config.Timeout is 0.
+	DefaultTimeout = 3 * time.Second
+	// MaxWhitelistBytes is the largest whitelist body PUT /admin/domains accepts (1 MiB).
+	MaxWhitelistBytes = 1 << 20
+)
+
+// Resolver is what the api needs from the resolver. Resolve must return promptly once ctx is done:
+// the api relies on it to keep the request deadline.
+type Resolver interface {
+	Resolve(ctx context.Context, q resolver.Query) (resolver.Answer, error)
+}
+
+// Whitelist is the domain-priority whitelist the admin API reads and replaces.
+type Whitelist interface {
+	// Text returns the current whitelist text.
+	Text() []byte
+	// Replace validates text whole, persists it atomically and applies it. A bad line yields an error
+	// wrapping *resolver.ParseError, and the old whitelist stays.
+	Replace(text []byte) error
+}
+
+// Config configures an API. Only Resolver is required.
+type Config struct {
+	// Resolver answers the queries. Required.
+	Resolver Resolver
+	// Whitelist backs GET|PUT /admin/domains; nil: that endpoint answers 404 NotFound.
+	Whitelist Whitelist
+	// AdminToken is the bearer token for /admin/*; empty: /admin/* answers 403 AdminDisabled.
+	AdminToken string
+	// TrustedProxies are the peers whose X-Forwarded-For is believed; default none.
+	TrustedProxies []netip.Prefix
+	// BatchLimit is the most hosts one /resolve request may name; default 10.
+	BatchLimit int
+	// Timeout is the deadline of one request's resolution; default 3s.
+	Timeout time.Duration
+	// Registerer receives the HTTP metrics; nil: no metrics are registered.
+	Registerer prometheus.Registerer
+	// Gatherer is served on the admin handler's /metrics; nil: /metrics answers 404 NotFound.
+	Gatherer prometheus.Gatherer
+	// Logger receives internal errors and recovered panics; nil: discard.
+	Logger *slog.Logger
+}
+
+// API serves the public and the admin HTTP interfaces. It is safe for concurrent use.
+type API struct {
+	resolver   Resolver
+	whitelist  Whitelist
+	tokenHash  *[sha256.Size]byte // nil when the admin API is disabled
+	trusted    []netip.Prefix
+	batchLimit int
+	timeout    time.Duration
+	gatherer   prometheus.Gatherer
+	log        *slog.Logger
+	metrics    *metrics
+
+	bufs   sync.Pool // *[]byte response buffers
+	ctJSON []string  // the Content-Type header value, shared by every JSON response
+	ctText []string
+
+	public http.Handler
+	admin  http.Handler
+}
+
+// New validates cfg, registers the metrics and builds the handlers. It reports every problem in cfg
+// at once, and registers nothing unless cfg is valid.
+func New(cfg Config) (*API, error) {
+	trusted, errs := cfg.check()
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("configuring api: %w", errors.Join(errs...))
+	}
+	m, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("configuring api: %w", err)
+	}
+	a := &API{
+		resolver:   cfg.Resolver,
+		whitelist:  cfg.Whitelist,
+		trusted:    trusted,
+		batchLimit: cmp.Or(cfg.BatchLimit, DefaultBatchLimit),
+		timeout:    cmp.Or(cfg.Timeout, DefaultTimeout),
+		gatherer:   cfg.Gatherer,
+		log:        cfg.Logger,
+		metrics:    m,
+		ctJSON:     []string{"application/json"},
+		ctText:     []string{"text/plain; charset=utf-8"},
+	}
+	if a.log == nil {
+		a.log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.AdminToken != "" {
+		sum := sha256.Sum256([]byte(cfg.AdminToken))
+		a.tokenHash = &sum
+	}
+	a.bufs.New = func() any { b := make([]byte, 0, 512); return &b }
+	a.public = a.publicMux()
+	a.admin = a.adminMux()
+	return a, nil
+}
+
+// check returns cfg's problems, and the trusted proxies as they are matched.
+func (cfg Config) check() ([]netip.Prefix, []error) {
+	var errs []error
+	if cfg.Resolver == nil {
+		errs = append(errs, errors.New("Resolver is required"))
+	}
+	if cfg.BatchLimit < 0 {
+		errs = append(errs, fmt.Errorf("BatchLimit %d is negative", cfg.BatchLimit))
+	}
+	if cfg.Timeout < 0 {
+		errs = append(errs, fmt.Errorf("Timeout %v is negative", cfg.Timeout))
+	}
+	trusted := make([]netip.Prefix, 0, len(cfg.TrustedProxies))
+	for _, p := range cfg.TrustedProxies {
+		if !p.IsValid() {
+			errs = append(errs, fmt.Errorf("TrustedProxies: invalid prefix %v", p))
+			continue
+		}
+		trusted = append(trusted, unmapPrefix(p))
+	}
+	return trusted, errs
+}
+
+// Public returns the handler of the client-facing interface: GET /d, GET /resolve and GET /healthz.
+func (a *API) Public() http.Handler { return a.public }
+
+// Admin returns the handler of the operators' interface: GET|PUT /admin/domains, GET /metrics, GET /healthz.
+func (a *API) Admin() http.Handler { return a.admin }
+
+func (a *API) publicMux() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.Handle("/d", a.route(epD, false, a.handleD, http.MethodGet, http.MethodHead))
+	mux.Handle("/resolve", a.route(epResolve, false, a.handleResolve, http.MethodGet, http.MethodHead))
+	mux.Handle("/healthz", a.route(epHealthz, false, a.handleHealthz, http.MethodGet, http.MethodHead))
+	mux.Handle("/", a.route(epOther, false, a.handleNotFound))
+	return mux
+}
+
+func (a *API) adminMux() *http.ServeMux {
+	mux := http.NewServeMux()
+	if a.whitelist != nil {
+		domains := a.route(epAdminDomains, true, a.handleDomains, http.MethodGet, http.MethodHead, http.MethodPut)
+		mux.Handle("/admin/domains", domains)
+	}
+	if a.gatherer != nil {
+		mux.Handle("/metrics", a.route(epMetrics, false, a.metricsHandler(), http.MethodGet, http.MethodHead))
+	}
+	mux.Handle("/healthz", a.route(epHealthz, false, a.handleHealthz, http.MethodGet, http.MethodHead))
+	mux.Handle("/", a.route(epOther, false, a.handleNotFound))
+	return mux
+}
+
+// unmapPrefix writes an IPv4-mapped prefix as IPv4 (::ffff:10.0.0.0/104 as 10.0.0.0/8), because peers'
+// addresses are unmapped before they are matched.
+func unmapPrefix(p netip.Prefix) netip.Prefix {
+	if p.Addr().Is4In6() && p.Bits() >= 96 {
+		p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+	}
+	return p.Masked()
+}

@@ -1,0 +1,100 @@
+// Package api is the HTTP front door of httpdns: it parses and validates requests, works out the
+// end user's address, asks the resolver, and writes the answers in the Alibaba Cloud HTTPDNS JSON
+// shapes, so that existing SDKs can switch over. It holds no DNS logic: everything behind
+// Resolver.Resolve (policy, location, cache, upstreams) belongs to package resolver.
+//
+// New builds two handlers. Public serves apps and SDKs; Admin serves operators and is meant for a
+// separate, internal listener.
+//
+// # Public endpoints
+//
+//	GET /d?host=NAME[&ip=ADDR][&query=4|6|4,6]
+//	    200 {"host":"api.example.com","client_ip":"1.2.3.4","ips":["…"],"ipsv6":["…"],
+//	         "ttl":N,"origin_ttl":N,"scope":"…"}
+//	GET /resolve?host=NAME,NAME…[&ip=ADDR][&query=4|6|4,6]
+//	    200 {"dns":[{"host":"…","client_ip":"…","ips":["…"],"type":1,"ttl":N,"origin_ttl":N}, …]}
+//	GET /healthz
+//	    200 {"status":"ok"}
+//
+// Parameters are read from the query string once; the first occurrence of each wins and others are
+// ignored. An empty ip= or query= counts as absent. query= is 4 (the default), 6, 4,6 or 6,4. host
+// is echoed as sent. ttl is the remaining lifetime of the answer in seconds, origin_ttl the TTL the
+// upstream gave. ips and ipsv6 are always arrays, [] for a family not asked for and for a name that
+// doesn't exist (that is not an error). scope is the client range the answer is cached for (a
+// block, an ECS scope or a city/ISP label), omitted when empty.
+//
+// /d with query=4,6 resolves both families concurrently; ttl and origin_ttl are then the smaller
+// non-zero of the two answers', so the client asks again when either expires, and scope is the A
+// answer's. If either family fails the request fails: /d cannot say "missing" apart from "empty".
+//
+// /resolve lists one element per distinct host and family: hosts in request order, then families in
+// query= order ("type" is 1 for A, 28 for AAAA). Hosts equal but for case or a trailing dot are
+// resolved and listed once, at their first position. The batch limit (default 10) counts hosts as
+// listed, duplicates included. Resolutions run concurrently, at most 8 at a time. An element whose
+// resolution failed while others succeeded has "ips":[] and "error":"UpstreamUnavailable" (or
+// another code from the table below); if every one failed the request fails with the first error.
+// Elements carry "scope" too when it is not empty.
+//
+// # Client address
+//
+// client_ip is the address the answer was made for: ip= when given (server-side callers; IPv4 or
+// IPv6 without zone, IPv4-mapped addresses unmapped), else the connection's peer. When the peer is
+// inside Config.TrustedProxies and sends X-Forwarded-For, the client is the rightmost address in it
+// that is not itself a trusted proxy (the leftmost if they all are); the entries left of that one
+// were written by the client and are not believed. An empty or malformed entry on that walk makes
+// the whole header ignored: the peer is used, and the request is not rejected for what a proxy wrote.
+// Entries may carry a port ("1.2.3.4:5678", "[2001:db8::1]:443"), as some proxies add one.
+//
+// # Admin endpoints
+//
+//	GET  /admin/domains    200 text/plain: the whitelist
+//	PUT  /admin/domains    body: the new whitelist (at most 1 MiB); 200 {"status":"ok"}
+//	GET  /metrics          Prometheus exposition of Config.Gatherer (404 when nil)
+//	GET  /healthz          200 {"status":"ok"}
+//
+// /admin/* needs "Authorization: Bearer <admin_token>"; without a configured token it answers 403
+// AdminDisabled. /metrics and /healthz are open, for scrapers and load balancers on the admin listener.
+// A rejected whitelist upload leaves the current one in place.
+//
+// # Errors
+//
+// Every error is JSON, {"code":"…","message":"…"} with Content-Type application/json:
+//
+//	status  code                 when
+//	400     MissingArgument      host= absent or empty
+//	400     InvalidHost          a host is not a DNS host name: over 253 characters, a label empty or
+//	                             over 63, a character not a letter, digit, hyphen or underscore, a
+//	                             label starting or ending with a hyphen, an IP literal, an all-digit
+//	                             top-level label; or the resolver refused the name
+//	400     InvalidIP            ip= is not an IPv4/IPv6 address, or has a zone
+//	400     InvalidQuery         query= is not 4, 6, 4,6 or 6,4
+//	400     TooManyHosts         /resolve names more hosts than the batch limit
+//	400     InvalidWhitelist     an uploaded whitelist has bad lines; the message names each, with its number
+//	401     Unauthorized         /admin/*: bearer token missing or wrong (WWW-Authenticate: Bearer)
+//	403     AdminDisabled        /admin/*: no admin token is configured
+//	404     NotFound             no such endpoint
+//	405     MethodNotAllowed     wrong method; the Allow header lists the right ones
+//	413     PayloadTooLarge      whitelist upload over 1 MiB
+//	503     UpstreamUnavailable  every upstream failed and nothing stale was cached, or the request's
+//	                             deadline (default 3 s) passed
+//	500     InternalError        anything else, including a recovered panic; the message is always
+//	                             "internal error", the details go to the log
+//
+// A client that goes away before its answer is ready is counted as 499 ClientClosedRequest.
+//
+// # Metrics
+//
+//	httpdns_http_requests_total{endpoint,code}        endpoint: d|resolve|healthz|admin_domains|metrics|other
+//	httpdns_http_request_duration_seconds{endpoint}   histogram, 50 µs to 5 s
+//	httpdns_http_errors_total{code}                   error answers and failed /resolve elements by error code
+//
+// # Performance
+//
+// The cache-hit /d is the service's hot path. It parses the query string once without building a map,
+// appends its JSON by hand into pooled buffers, keeps its metric children resolved, and starts a
+// goroutine only for query=4,6. DESIGN.md asks for at least half a bare net/http handler's req/s;
+// compare the two in one run, whole servers on loopback and handlers alone:
+//
+//	go test ./api -run '^$' -bench 'Server$' -benchmem
+//	go test ./api -run '^$' -bench 'BenchmarkD$|BenchmarkBareHandler$' -benchmem
+package api

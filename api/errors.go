@@ -1,0 +1,190 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/httpdns/httpdns/resolver"
+)
+
+// Error codes of the JSON error body {"code","message"}. They are part of the public interface
+// (Alibaba Cloud HTTPDNS uses the same names where it has them).
+const (
+	// CodeMissingArgument (400): host is absent or empty.
+	CodeMissingArgument = "MissingArgument"
+	// CodeInvalidHost (400): a host is not a valid DNS host name.
+	CodeInvalidHost = "InvalidHost"
+	// CodeInvalidIP (400): ip= is not an IPv4 or IPv6 address without zone.
+	CodeInvalidIP = "InvalidIP"
+	// CodeInvalidQuery (400): query= is not 4, 6, 4,6 or 6,4.
+	CodeInvalidQuery = "InvalidQuery"
+	// CodeTooManyHosts (400): /resolve named more hosts than the batch limit.
+	CodeTooManyHosts = "TooManyHosts"
+	// CodeMethodNotAllowed (405): the endpoint doesn't take this method; the Allow header lists those it does.
+	CodeMethodNotAllowed = "MethodNotAllowed"
+	// CodeNotFound (404): no such endpoint.
+	CodeNotFound = "NotFound"
+	// CodeUnauthorized (401): the bearer token of /admin/* is missing or wrong.
+	CodeUnauthorized = "Unauthorized"
+	// CodeAdminDisabled (403): no admin token is configured, so /admin/* is off.
+	CodeAdminDisabled = "AdminDisabled"
+	// CodeInvalidWhitelist (400): an uploaded whitelist has a bad line; the message names it.
+	CodeInvalidWhitelist = "InvalidWhitelist"
+	// CodePayloadTooLarge (413): an uploaded whitelist is over MaxWhitelistBytes.
+	CodePayloadTooLarge = "PayloadTooLarge"
+	// CodeUpstreamUnavailable (503): every upstream failed with nothing stale to serve, or the deadline passed.
+	CodeUpstreamUnavailable = "UpstreamUnavailable"
+	// CodeClientClosedRequest (499): the client went away first; counted, never seen.
+	CodeClientClosedRequest = "ClientClosedRequest"
+	// CodeInternalError (500): anything else; the message says nothing more, the log says it all.
+	CodeInternalError = "InternalError"
+)
+
+// StatusClientClosedRequest is the status counted when the client went away before its answer was
+// ready (nginx's 499); the client never sees it.
+const StatusClientClosedRequest = 499
+
+// maxEcho bounds how much of a client's bad input an error message repeats.
+const maxEcho = 256
+
+// apiError is an error with its HTTP status and JSON code, made by the handlers for bad requests.
+type apiError struct {
+	status int
+	code   string
+	msg    string
+	allow  string // the Allow header of a 405
+}
+
+func (e *apiError) Error() string { return e.code + ": " + e.msg }
+
+func errMissingArgument(name string) *apiError {
+	return &apiError{status: http.StatusBadRequest, code: CodeMissingArgument,
+		msg: fmt.Sprintf("missing argument %q", name)}
+}
+
+func errInvalidHost(host string) *apiError {
+	return &apiError{status: http.StatusBadRequest, code: CodeInvalidHost,
+		msg: "invalid host " + quoteEcho(host)}
+}
+
+func errInvalidIP(ip string) *apiError {
+	return &apiError{status: http.StatusBadRequest, code: CodeInvalidIP,
+		msg: "invalid ip " + quoteEcho(ip) + ": want an IPv4 or IPv6 address without zone"}
+}
+
+func errInvalidQuery(q string) *apiError {
+	return &apiError{status: http.StatusBadRequest, code: CodeInvalidQuery,
+		msg: "invalid query " + quoteEcho(q) + ": want 4, 6 or 4,6"}
+}
+
+func errTooManyHosts(n, limit int) *apiError {
+	return &apiError{status: http.StatusBadRequest, code: CodeTooManyHosts,
+		msg: fmt.Sprintf("too many hosts: %d, at most %d", n, limit)}
+}
+
+func errMethodNotAllowed(method, allow string) *apiError {
+	return &apiError{status: http.StatusMethodNotAllowed, code: CodeMethodNotAllowed,
+		msg: "method " + quoteEcho(method) + " not allowed: use " + allow, allow: allow}
+}
+
+func errNotFound() *apiError {
+	return &apiError{status: http.StatusNotFound, code: CodeNotFound, msg: "no such endpoint"}
+}
+
+func errUnauthorized() *apiError {
+	return &apiError{status: http.StatusUnauthorized, code: CodeUnauthorized,
+		msg: "missing or wrong bearer token"}
+}
+
+func errAdminDisabled() *apiError {
+	return &apiError{status: http.StatusForbidden, code: CodeAdminDisabled,
+		msg: "the admin API is disabled: no admin token is configured"}
+}
+
+func errPayloadTooLarge(limit int64) *apiError {
+	return &apiError{status: http.StatusRequestEntityTooLarge, code: CodePayloadTooLarge,
+		msg: "body larger than " + strconv.FormatInt(limit, 10) + " bytes"}
+}
+
+// classify maps err to the status, code and message the client gets. Anything it doesn't know is an
+// internal error: the client learns nothing about it, the log gets it whole.
+func (a *API) classify(r *http.Request, err error) *apiError {
+	var (
+		ae  *apiError
+		mbe *http.MaxBytesError
+	)
+	if pes := parseErrors(err, nil); len(pes) > 0 {
+		return &apiError{status: http.StatusBadRequest, code: CodeInvalidWhitelist, msg: strings.Join(pes, "; ")}
+	}
+	switch {
+	case errors.As(err, &ae):
+		return ae
+	case errors.As(err, &mbe):
+		return errPayloadTooLarge(mbe.Limit)
+	case errors.Is(err, resolver.ErrInvalidName):
+		return &apiError{status: http.StatusBadRequest, code: CodeInvalidHost, msg: "invalid host name"}
+	case errors.Is(err, resolver.ErrUpstreamUnavailable):
+		return &apiError{status: http.StatusServiceUnavailable, code: CodeUpstreamUnavailable,
+			msg: "every upstream failed and no stale answer is cached"}
+	case errors.Is(err, context.DeadlineExceeded):
+		return &apiError{status: http.StatusServiceUnavailable, code: CodeUpstreamUnavailable,
+			msg: "resolution timed out"}
+	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
+		return &apiError{status: StatusClientClosedRequest, code: CodeClientClosedRequest,
+			msg: "client closed the request"}
+	}
+	if !errors.Is(err, errPanic) { // a panic was logged with its stack where it was recovered
+		a.log.ErrorContext(r.Context(), "serving request", "path", r.URL.Path, "err", err)
+	}
+	return &apiError{status: http.StatusInternalServerError, code: CodeInternalError, msg: "internal error"}
+}
+
+// writeError answers the request with err's status and JSON body {"code","message"} and counts it.
+// It is the one place errors become HTTP responses.
+func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	e := a.classify(r, err)
+	a.metrics.countError(e.code)
+	h := w.Header()
+	if e.allow != "" {
+		h.Set("Allow", e.allow)
+	}
+	if e.status == http.StatusUnauthorized {
+		h.Set("WWW-Authenticate", `Bearer realm="httpdns admin"`)
+	}
+	buf := a.getBuf()
+	b := append(*buf, `{"code":`...)
+	b = appendJSONString(b, e.code)
+	b = append(b, `,"message":`...)
+	b = appendJSONString(b, e.msg)
+	b = append(b, "}\n"...)
+	a.writeJSON(w, e.status, b)
+	a.putBuf(buf, b)
+}
+
+// parseErrors appends the text of every *resolver.ParseError in err's tree, in order: the whitelist
+// reports all its bad lines joined, so that an operator can fix an upload in one go.
+func parseErrors(err error, out []string) []string {
+	switch e := err.(type) {
+	case *resolver.ParseError:
+		return append(out, e.Error())
+	case interface{ Unwrap() []error }:
+		for _, inner := range e.Unwrap() {
+			out = parseErrors(inner, out)
+		}
+	case interface{ Unwrap() error }:
+		return parseErrors(e.Unwrap(), out)
+	}
+	return out
+}
+
+// quoteEcho quotes the start of a client's input for an error message.
+func quoteEcho(s string) string {
+	if len(s) > maxEcho {
+		return strconv.Quote(s[:maxEcho]) + "..."
+	}
+	return strconv.Quote(s)
+}
