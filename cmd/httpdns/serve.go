@@ -64,7 +64,7 @@ type service struct {
 
 // newService opens the databases and builds the pipeline. Every problem is reported with the file
 // or key it concerns; nothing is left half-open on error.
-func newService(cfg *Config, logger *slog.Logger, reg *prometheus.Registry) (_ *service, err error) {
+func newService(cfg *Config, logger *slog.Logger, reg prometheus.Registerer, gatherer prometheus.Gatherer) (_ *service, err error) {
 	s := &service{}
 	defer func() {
 		if err != nil {
@@ -117,7 +117,7 @@ func newService(cfg *Config, logger *slog.Logger, reg *prometheus.Registry) (_ *
 		BatchLimit:     cfg.BatchLimit,
 		Timeout:        time.Duration(cfg.Timeouts.Request),
 		Registerer:     reg,
-		Gatherer:       reg,
+		Gatherer:       gatherer,
 		Logger:         logger,
 	})
 	if err != nil {
@@ -142,7 +142,7 @@ func (s *service) close() {
 func serve(ctx context.Context, cfg *Config, logger *slog.Logger, ready listening) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	svc, err := newService(cfg, logger, reg)
+	svc, err := newService(cfg, logger, reg, reg)
 	if err != nil {
 		return err
 	}
