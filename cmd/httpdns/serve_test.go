@@ -314,3 +314,31 @@ func TestServeRejectsBadStart(t *testing.T) {
 		})
 	}
 }
+
+func TestServeUpstreamOutage(t *testing.T) {
+	t.Parallel()
+	w, servers := startWorld(t, 3)
+	dir := t.TempDir()
+	s := startService(t, w, writeTestConfig(t, w, dir, addrsOf(servers), "ttl: {max: 1s, min: 1s}\ncache: {refresh_grace: 1ms}\n"))
+	c := w.ClientIn(w.Subnets()[3], 3)
+	code, fresh := get(t, s.public+"/d?host=img.cdn-a.test&ip="+c.String())
+	if code != 200 {
+		t.Fatalf("before the outage: %d %v", code, fresh)
+	}
+	for _, srv := range servers {
+		srv.SetBehavior(cdnsim.Silent)
+	}
+	time.Sleep(1100 * time.Millisecond) // let the 1 s answer expire past the grace: the next ask must go upstream
+	code, body := get(t, s.public+"/d?host=img.cdn-a.test&ip="+c.String())
+	if code != 200 || fmt.Sprint(body["ips"]) != fmt.Sprint(fresh["ips"]) || body["ttl"].(float64) != 30 {
+		t.Errorf("cached name during the outage: %d %v, want the old answer with TTL 30", code, body)
+	}
+	start := time.Now()
+	code, body = get(t, s.public+"/d?host=api.cdn-a.test&ip="+c.String())
+	if code != 503 || body["code"] != "UpstreamUnavailable" {
+		t.Errorf("uncached name during the outage: %d %v, want 503 UpstreamUnavailable", code, body)
+	}
+	if d := time.Since(start); d > 3*time.Second+500*time.Millisecond {
+		t.Errorf("uncached name failed after %v, want about the 3 s request deadline at most", d)
+	}
+}
