@@ -56,6 +56,17 @@ func (a *API) handleDomains(w http.ResponseWriter, r *http.Request) {
 	a.writeJSON(w, http.StatusOK, []byte(`{"status":"ok"}`+"\n"))
 }
 
+// handleCIDRDBReload serves POST /admin/cidrdb/reload: open the databases again and swap them in. A
+// rejected file answers 422 InvalidCIDRDB with the reason, and the old databases keep serving.
+func (a *API) handleCIDRDBReload(w http.ResponseWriter, r *http.Request) {
+	if err := a.cidrdb.Reload(); err != nil {
+		a.writeError(w, r, errInvalidCIDRDB(err))
+		return
+	}
+	a.log.InfoContext(r.Context(), "cidrdb reloaded on request")
+	a.writeJSON(w, http.StatusOK, []byte(`{"status":"ok"}`+"\n"))
+}
+
 // handleHealthz serves GET /healthz: the process is up and serving HTTP.
 func (a *API) handleHealthz(w http.ResponseWriter, _ *http.Request) {
 	a.writeJSON(w, http.StatusOK, []byte(`{"status":"ok"}`+"\n"))

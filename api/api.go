@@ -42,12 +42,20 @@ type Whitelist interface {
 	Replace(text []byte) error
 }
 
+// Reloader reloads the CIDRDB (and the geo databases) from disk. An error means the new files were
+// rejected and the old ones keep serving.
+type Reloader interface {
+	Reload() error
+}
+
 // Config configures an API. Only Resolver is required.
 type Config struct {
 	// Resolver answers the queries. Required.
 	Resolver Resolver
 	// Whitelist backs GET|PUT /admin/domains; nil: that endpoint answers 404 NotFound.
 	Whitelist Whitelist
+	// CIDRDB backs POST /admin/cidrdb/reload; nil: that endpoint answers 404 NotFound.
+	CIDRDB Reloader
 	// AdminToken is the bearer token for /admin/*; empty: /admin/* answers 403 AdminDisabled.
 	AdminToken string
 	// TrustedProxies are the peers whose X-Forwarded-For is believed; default none.
@@ -68,6 +76,7 @@ type Config struct {
 type API struct {
 	resolver   Resolver
 	whitelist  Whitelist
+	cidrdb     Reloader
 	tokenHash  *[sha256.Size]byte // nil when the admin API is disabled
 	trusted    []netip.Prefix
 	batchLimit int
@@ -98,6 +107,7 @@ func New(cfg Config) (*API, error) {
 	a := &API{
 		resolver:   cfg.Resolver,
 		whitelist:  cfg.Whitelist,
+		cidrdb:     cfg.CIDRDB,
 		trusted:    trusted,
 		batchLimit: cmp.Or(cfg.BatchLimit, DefaultBatchLimit),
 		timeout:    cmp.Or(cfg.Timeout, DefaultTimeout),
@@ -146,7 +156,8 @@ func (cfg Config) check() ([]netip.Prefix, []error) {
 // Public returns the handler of the client-facing interface: GET /d, GET /resolve and GET /healthz.
 func (a *API) Public() http.Handler { return a.public }
 
-// Admin returns the handler of the operators' interface: GET|PUT /admin/domains, GET /metrics, GET /healthz.
+// Admin returns the handler of the operators' interface: GET|PUT /admin/domains,
+// POST /admin/cidrdb/reload, GET /metrics, GET /healthz.
 func (a *API) Admin() http.Handler { return a.admin }
 
 func (a *API) publicMux() *http.ServeMux {
@@ -163,6 +174,9 @@ func (a *API) adminMux() *http.ServeMux {
 	if a.whitelist != nil {
 		domains := a.route(epAdminDomains, true, a.handleDomains, http.MethodGet, http.MethodHead, http.MethodPut)
 		mux.Handle("/admin/domains", domains)
+	}
+	if a.cidrdb != nil {
+		mux.Handle("/admin/cidrdb/reload", a.route(epAdminCIDRDB, true, a.handleCIDRDBReload, http.MethodPost))
 	}
 	if a.gatherer != nil {
 		mux.Handle("/metrics", a.route(epMetrics, false, a.metricsHandler(), http.MethodGet, http.MethodHead))

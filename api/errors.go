@@ -34,6 +34,8 @@ const (
 	CodeAdminDisabled = "AdminDisabled"
 	// CodeInvalidWhitelist (400): an uploaded whitelist has a bad line; the message names it.
 	CodeInvalidWhitelist = "InvalidWhitelist"
+	// CodeInvalidCIDRDB (422): a CIDRDB reload was rejected; the old one keeps serving.
+	CodeInvalidCIDRDB = "InvalidCIDRDB"
 	// CodePayloadTooLarge (413): an uploaded whitelist is over MaxWhitelistBytes.
 	CodePayloadTooLarge = "PayloadTooLarge"
 	// CodeUpstreamUnavailable (503): every upstream failed with nothing stale to serve, or the deadline passed.
@@ -108,6 +110,11 @@ func errAdminDisabled() *apiError {
 func errPayloadTooLarge(limit int64) *apiError {
 	return &apiError{status: http.StatusRequestEntityTooLarge, code: CodePayloadTooLarge,
 		msg: "body larger than " + strconv.FormatInt(limit, 10) + " bytes"}
+}
+
+func errInvalidCIDRDB(err error) *apiError {
+	return &apiError{status: http.StatusUnprocessableEntity, code: CodeInvalidCIDRDB,
+		msg: "reload rejected, the current CIDRDB keeps serving: " + err.Error()}
 }
 
 // classify maps err to the status, code and message the client gets. Anything it doesn't know is an

@@ -18,6 +18,7 @@ const (
 	epResolve      endpoint = "resolve"
 	epHealthz      endpoint = "healthz"
 	epAdminDomains endpoint = "admin_domains"
+	epAdminCIDRDB  endpoint = "admin_cidrdb"
 	epMetrics      endpoint = "metrics"
 	epOther        endpoint = "other"
 )

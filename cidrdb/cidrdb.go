@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/oschwald/maxminddb-golang/v2"
 )
@@ -125,6 +126,14 @@ func (db *DB) Blocks() int {
 		return 0
 	}
 	return len(db.index.blocks)
+}
+
+// BuildTime is the CIDRDB's build time from its metadata, zero without a CIDRDB.
+func (db *DB) BuildTime() time.Time {
+	if db.cidr == nil {
+		return time.Time{}
+	}
+	return time.Unix(int64(db.cidr.Metadata.BuildEpoch), 0).UTC()
 }
 
 // Close releases the databases.

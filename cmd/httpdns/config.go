@@ -35,6 +35,10 @@ type Config struct {
 	// CIDRDB is the path of the learnt adaptive-subnet library (an HTTPDNS-CIDRDB mmdb).
 	// Default "": none.
 	CIDRDB string `yaml:"cidrdb"`
+	// CIDRDBWatch is how often the CIDRDB and geo database files are checked for changes (size or
+	// modification time); a change reloads them. 0 disables watching (SIGHUP and
+	// POST /admin/cidrdb/reload still reload). Default 10s.
+	CIDRDBWatch Duration `yaml:"cidrdb_watch"`
 	// Domains is the path of the domain whitelist (`domain tier [refresh]` lines). Default
 	// "domains.txt" beside the config file; the first upload creates it, and a file missing at
 	// start is an empty whitelist.
@@ -108,6 +112,7 @@ type TimeoutsConfig struct {
 func defaultConfig() *Config {
 	return &Config{
 		AdminListen: "127.0.0.1:8081",
+		CIDRDBWatch: Duration(10 * time.Second),
 		DefaultTier: "cityisp",
 		Cache: CacheConfig{
 			MaxBytes:     256 << 20,

@@ -30,6 +30,7 @@ func (c *Config) validate() problems {
 	p.upstreams(c.Upstreams)
 	p.required("geoip.city", c.GeoIP.City)
 	p.required("geoip.isp", c.GeoIP.ISP)
+	p.notNegative("cidrdb_watch", c.CIDRDBWatch)
 	switch c.DefaultTier {
 	case "subnet", "cityisp", "global":
 	default:

@@ -8,6 +8,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/httpdns/httpdns/api"
@@ -21,8 +24,10 @@ import (
 const serveUsage = `Usage: httpdns serve -config FILE [-listen ADDR] [-admin-listen ADDR]
 
 Runs the HTTPDNS service described by the YAML config FILE: the public API (/d, /resolve,
-/healthz) on listen, the admin API (/admin/domains, /metrics, /healthz) on admin_listen.
-Flags override the file's keys. SIGTERM or SIGINT drains in-flight requests, then stops.
+/healthz) on listen, the admin API (/admin/domains, /admin/cidrdb/reload, /metrics, /healthz)
+on admin_listen. Flags override the file's keys. SIGTERM or SIGINT drains in-flight requests,
+then stops. SIGHUP reloads the CIDRDB and geo databases, as does a change to their files
+(checked every cidrdb_watch); a bad file is rejected and the old one keeps serving.
 `
 
 // runServe runs the HTTPDNS service until ctx is cancelled.
@@ -56,7 +61,7 @@ type listening func(public, admin net.Addr)
 
 // service is everything serve builds, in the order it must be closed (last built, first closed).
 type service struct {
-	db       *cidrdb.DB
+	db       *cidrdb.Live
 	cache    *cache.Cache
 	resolver *resolver.Resolver
 	api      *api.API
@@ -71,7 +76,8 @@ func newService(cfg *Config, logger *slog.Logger, reg prometheus.Registerer, gat
 			s.close()
 		}
 	}()
-	s.db, err = cidrdb.Open(cidrdb.Config{CityPath: cfg.GeoIP.City, ISPPath: cfg.GeoIP.ISP, CIDRDBPath: cfg.CIDRDB})
+	s.db, err = cidrdb.NewLive(cidrdb.Config{CityPath: cfg.GeoIP.City, ISPPath: cfg.GeoIP.ISP, CIDRDBPath: cfg.CIDRDB},
+		cidrdb.LiveOptions{Grace: time.Duration(cfg.Timeouts.Request) + time.Second, Registerer: reg, Logger: logger})
 	if err != nil {
 		return nil, err
 	}
@@ -112,6 +118,7 @@ func newService(cfg *Config, logger *slog.Logger, reg prometheus.Registerer, gat
 	s.api, err = api.New(api.Config{
 		Resolver:       s.resolver,
 		Whitelist:      wl,
+		CIDRDB:         s.db,
 		AdminToken:     cfg.AdminToken,
 		TrustedProxies: cfg.TrustedProxyPrefixes,
 		BatchLimit:     cfg.BatchLimit,
@@ -164,6 +171,17 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, ready listenin
 	for i, ln := range []net.Listener{pubLn, admLn} {
 		go func() { errc <- servers[i].Serve(ln) }()
 	}
+	// SIGHUP is caught from here on, before anything can send it expecting a reload.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	wctx, stopWatch := context.WithCancel(ctx)
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		watchCIDRDB(wctx, svc.db, hup, time.Duration(cfg.CIDRDBWatch), logger)
+	}()
+	defer func() { stopWatch(); <-watched }()
 	logger.Info("serving", "listen", pubLn.Addr().String(), "admin_listen", admLn.Addr().String(),
 		"upstreams", cfg.Upstreams, "cidrdb", cfg.CIDRDB, "domains", cfg.Domains)
 	if ready != nil {
@@ -186,4 +204,29 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, ready listenin
 		return nil
 	}
 	return err
+}
+
+// watchCIDRDB reloads the databases on SIGHUP and, every interval (0: never), when their files
+// changed. It returns when ctx ends. A rejected reload is logged and counted by Reload itself.
+func watchCIDRDB(ctx context.Context, db *cidrdb.Live, hup <-chan os.Signal, interval time.Duration, logger *slog.Logger) {
+	var tick <-chan time.Time
+	if interval > 0 {
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			logger.Info("SIGHUP: reloading cidrdb")
+			_ = db.Reload()
+		case <-tick:
+			if db.Changed() {
+				logger.Info("cidrdb files changed: reloading")
+				_ = db.Reload()
+			}
+		}
+	}
 }

@@ -217,7 +217,13 @@ func manyHosts(n int) string {
 
 func put(t *testing.T, url, token, body string) (int, map[string]any) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPut, url, strings.NewReader(body))
+	return do(t, http.MethodPut, url, token, body)
+}
+
+// do sends an admin request with a bearer token and decodes the JSON answer.
+func do(t *testing.T, method, url, token, body string) (int, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,7 +235,7 @@ func put(t *testing.T, url, token, body string) (int, map[string]any) {
 	defer resp.Body.Close()
 	var out map[string]any
 	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		t.Fatalf("PUT %s: body is not JSON: %v", url, err)
+		t.Fatalf("%s %s: body is not JSON: %v", method, url, err)
 	}
 	return resp.StatusCode, out
 }
