@@ -123,7 +123,7 @@ func (r *Resolver) placement(req *request, key cache.Key, p parsed, src netip.Pr
 	}
 	bits := min(p.scope, source)
 	if p.scope > block {
-		r.recordSplit(req, p, e)
+		r.recordSplit(req, p, src, e)
 	}
 	if bits <= block {
 		return key
@@ -139,14 +139,14 @@ func (r *Resolver) placement(req *request, key cache.Key, p parsed, src netip.Pr
 	return req.subKey(bits)
 }
 
-func (r *Resolver) recordSplit(req *request, p parsed, e cache.Entry) {
+func (r *Resolver) recordSplit(req *request, p parsed, src netip.Prefix, e cache.Entry) {
 	r.metrics.splits.Inc()
 	if r.cfg.Splits == nil {
 		return
 	}
 	scope, _ := req.client.Prefix(p.scope)
 	r.cfg.Splits.RecordSplit(SplitSignal{
-		Name: req.name, Qtype: req.qtype, Block: req.loc.Network, Scope: scope,
+		Name: req.name, Qtype: req.qtype, Block: req.loc.Network, Source: src, Scope: scope,
 		Answer: e.IPs, Time: e.Fetched,
 	})
 }

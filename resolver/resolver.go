@@ -37,6 +37,7 @@ type SplitSignal struct {
 	Name   string
 	Qtype  uint16
 	Block  netip.Prefix // the network of the client's block
+	Source netip.Prefix // the ECS source prefix sent: the client's /24 (IPv6 /56)
 	Scope  netip.Prefix // the client's prefix at the reply's scope length (may be finer than /24)
 	Answer []netip.Addr
 	Time   time.Time

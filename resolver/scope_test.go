@@ -84,7 +84,7 @@ func TestScopeFinerThanSourceRecordsSplit(t *testing.T) {
 		}
 		if e.splits.Len() > 0 {
 			sig := e.splits.got[0]
-			if sig.Scope.Bits() <= 24 || !sig.Scope.Contains(c) || sig.Name != name {
+			if sig.Scope.Bits() <= 24 || !sig.Scope.Contains(c) || sig.Name != name || sig.Source != s {
 				t.Errorf("split signal %+v", sig)
 			}
 			return

@@ -43,6 +43,13 @@ type Config struct {
 	// "domains.txt" beside the config file; the first upload creates it, and a file missing at
 	// start is an empty whitelist.
 	Domains string `yaml:"domains"`
+	// SplitLog is the JSONL file the resolver appends its split signals to (answers whose ECS scope
+	// was narrower than the client's block), for the next probe round. Default "splits.jsonl" beside
+	// the config file.
+	SplitLog string `yaml:"split_log"`
+	// SplitLogMaxBytes bounds the split log: past it the file is renamed to FILE.1 (replacing the
+	// previous one) and a new one started. 0 disables the split log. Default 64MiB.
+	SplitLogMaxBytes ByteSize `yaml:"split_log_max_bytes"`
 	// DefaultTier is the cache tier of names the whitelist doesn't list: "subnet", "cityisp" or
 	// "global". Default "cityisp".
 	DefaultTier string `yaml:"default_tier"`
@@ -111,9 +118,10 @@ type TimeoutsConfig struct {
 // defaultConfig returns a Config holding every default; the file's keys are decoded over it.
 func defaultConfig() *Config {
 	return &Config{
-		AdminListen: "127.0.0.1:8081",
-		CIDRDBWatch: Duration(10 * time.Second),
-		DefaultTier: "cityisp",
+		AdminListen:      "127.0.0.1:8081",
+		CIDRDBWatch:      Duration(10 * time.Second),
+		SplitLogMaxBytes: 64 << 20,
+		DefaultTier:      "cityisp",
 		Cache: CacheConfig{
 			MaxBytes:     256 << 20,
 			StaleWindow:  Duration(24 * time.Hour),
@@ -214,6 +222,10 @@ func (c *Config) normalize(dir string) {
 		c.Domains = "domains.txt"
 	}
 	c.Domains = resolvePath(dir, c.Domains)
+	if c.SplitLog == "" {
+		c.SplitLog = "splits.jsonl"
+	}
+	c.SplitLog = resolvePath(dir, c.SplitLog)
 	if len(c.Upstreams) == 0 {
 		c.Upstreams = nil
 	}

@@ -27,6 +27,7 @@ func wantBase() *Config {
 	c.Upstreams = []string{"127.0.0.1:53"}
 	c.GeoIP = GeoIPConfig{City: "/etc/httpdns/city.mmdb", ISP: "/etc/httpdns/isp.mmdb"}
 	c.Domains = "/etc/httpdns/domains.txt"
+	c.SplitLog = "/etc/httpdns/splits.jsonl"
 	return c
 }
 
@@ -297,6 +298,7 @@ func TestLoadConfigExample(t *testing.T) {
 	want.Upstreams = []string{"127.0.0.1:53"}
 	want.GeoIP = GeoIPConfig{City: filepath.Join(dir, "GeoIP2-City.mmdb"), ISP: filepath.Join(dir, "GeoIP2-ISP.mmdb")}
 	want.Domains = filepath.Join(dir, "domains.txt")
+	want.SplitLog = filepath.Join(dir, "splits.jsonl")
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("example.yaml\n got  %+v\n want %+v", got, want)
 	}

@@ -31,6 +31,9 @@ func (c *Config) validate() problems {
 	p.required("geoip.city", c.GeoIP.City)
 	p.required("geoip.isp", c.GeoIP.ISP)
 	p.notNegative("cidrdb_watch", c.CIDRDBWatch)
+	if c.SplitLogMaxBytes < 0 {
+		p.add("split_log_max_bytes", "must not be negative")
+	}
 	switch c.DefaultTier {
 	case "subnet", "cityisp", "global":
 	default:

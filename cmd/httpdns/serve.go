@@ -62,6 +62,7 @@ type listening func(public, admin net.Addr)
 // service is everything serve builds, in the order it must be closed (last built, first closed).
 type service struct {
 	db       *cidrdb.Live
+	splits   *splitLog // nil when disabled
 	cache    *cache.Cache
 	resolver *resolver.Resolver
 	api      *api.API
@@ -89,6 +90,13 @@ func newService(cfg *Config, logger *slog.Logger, reg prometheus.Registerer, gat
 	if err != nil {
 		return nil, err
 	}
+	var splits resolver.SplitSink
+	if cfg.SplitLogMaxBytes > 0 {
+		if s.splits, err = newSplitLog(cfg.SplitLog, int64(cfg.SplitLogMaxBytes), reg, logger); err != nil {
+			return nil, err
+		}
+		splits = s.splits
+	}
 	s.cache, err = cache.New(cache.Config{
 		MaxBytes:     int64(cfg.Cache.MaxBytes),
 		StaleWindow:  time.Duration(cfg.Cache.StaleWindow),
@@ -103,6 +111,7 @@ func newService(cfg *Config, logger *slog.Logger, reg prometheus.Registerer, gat
 		Locator:         s.db,
 		Cache:           s.cache,
 		Policy:          wl,
+		Splits:          splits,
 		MinTTL:          time.Duration(cfg.TTL.Min),
 		MaxTTL:          time.Duration(cfg.TTL.Max),
 		NegativeMaxTTL:  time.Duration(cfg.TTL.NegativeMax),
@@ -136,6 +145,9 @@ func newService(cfg *Config, logger *slog.Logger, reg prometheus.Registerer, gat
 func (s *service) close() {
 	if s.resolver != nil {
 		s.resolver.Close()
+	}
+	if s.splits != nil {
+		s.splits.Close()
 	}
 	if s.cache != nil {
 		s.cache.Close()
