@@ -1,0 +1,99 @@
+package prober
+
+import (
+	"errors"
+	"slices"
+
+	"github.com/httpdns/httpdns/cidrdb"
+)
+
+// LearnInput is what the learner works from.
+type LearnInput struct {
+	// Blocks is the starting library: an old CIDRDB's records
+	// (cidrdb.ReadFile) or one record per /24 of a fresh deployment
+	// (SubnetRecords); required.
+	Blocks []cidrdb.Record
+	// Observations are probe observations of any rounds and the resolver's
+	// split signals.
+	Observations []Observation
+	// Domains and Qtypes are the probe questions (Qtypes default to A); a
+	// unit's vector holds one answer for each.
+	Domains []string
+	Qtypes  []uint16
+	// Locator places every unit (country, city, ISP, ASN); nil uses the
+	// places the records carry.
+	Locator Locator
+	// Hysteresis changes a block only where the two latest probe rounds cut
+	// it the same way (see the package documentation). Use it whenever the
+	// starting library is a learnt one.
+	Hysteresis bool
+}
+
+// Result is a learnt library.
+type Result struct {
+	// Records are the new library's networks, in address order.
+	Records []cidrdb.Record
+	// Report says what changed; its probe and file fields are left for the
+	// caller.
+	Report Report
+}
+
+// Learn merges and splits the starting blocks by the observations: see
+// the package documentation for the algorithm.
+func Learn(in LearnInput) (Result, error) {
+	names, err := canonicalDomains(in.Domains)
+	if err != nil {
+		return Result{}, err
+	}
+	qs := questions{names: names, qtypes: defaultQtypes(in.Qtypes)}
+	units, old, err := buildUnits(in.Blocks, in.Locator)
+	if err != nil {
+		return Result{}, err
+	}
+	ev := gatherEvidence(in.Observations, qs, unitPrefixes(units))
+	cells := splitCells(units, ev)
+	nq := qs.len()
+	final, current, rounds := decide(in.Hysteresis, cells, units, ev, nq)
+	blocks := assemble(final, cells, units, old)
+	rep := summarise(summaryInput{
+		cells: cells, units: units, vec: current, nq: nq,
+		before: oldPartition(cells, units), after: final, blocks: blocks,
+	})
+	rep.Observations = len(in.Observations)
+	rep.ObservationsUsed = len(ev.facts)
+	rep.Rounds = rounds
+	rep.Hysteresis = in.Hysteresis
+	recs := records(blocks)
+	if len(recs) == 0 {
+		return Result{}, errors.New("learning left no blocks")
+	}
+	return Result{Records: sortRecords(recs), Report: rep}, nil
+}
+
+// decide computes the new partition, the answers it was judged by, and
+// the rounds used. Without hysteresis every observation counts, the
+// latest winning. With it, the latest and the previous probe round are
+// partitioned separately, each on its own probe observations, and only the
+// groups both make are taken; with fewer than two rounds nothing changes.
+func decide(hysteresis bool, cells []cell, units []unit, ev *evidence, nq int) (partition, []uint32, []string) {
+	if !hysteresis {
+		vec := vectors(cells, nq, ev, func(*fact) bool { return true })
+		return runs(cells, units, vec, nq), vec, ev.rounds
+	}
+	n := len(ev.rounds)
+	inRound := func(r int) func(*fact) bool {
+		return func(f *fact) bool { return f.round == r } // split signals only steer probing here
+	}
+	latest := vectors(cells, nq, ev, inRound(n-1))
+	if n < 2 {
+		return oldPartition(cells, units), latest, ev.rounds
+	}
+	prev := vectors(cells, nq, ev, inRound(n-2))
+	final := agree(runs(cells, units, latest, nq), runs(cells, units, prev, nq), cells, units)
+	return final, latest, ev.rounds[n-2:]
+}
+
+func sortRecords(recs []cidrdb.Record) []cidrdb.Record {
+	slices.SortFunc(recs, func(a, b cidrdb.Record) int { return comparePrefix(a.Network, b.Network) })
+	return recs
+}

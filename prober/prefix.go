@@ -1,0 +1,143 @@
+package prober
+
+import (
+	"math/bits"
+	"net/netip"
+)
+
+// Probe granularity (see the package documentation).
+const (
+	// unitBits4 and unitBits6 are the unit sizes: the ECS source prefixes
+	// the resolver sends (DESIGN.md §5).
+	unitBits4 = 24
+	unitBits6 = 56
+	// maxUnitsLog bounds how many units one network of the starting library
+	// yields, per family (2^16 IPv4 /24s, 2^8 IPv6 pieces), so a country-size
+	// IPv6 allocation costs 256 probes a name rather than millions.
+	maxUnitsLog4 = 16
+	maxUnitsLog6 = 8
+	// subStep is how many bits one step of probing inside a unit goes down
+	// (16 pieces at most), and subLimit4/6 the finest pieces ever probed.
+	subStep   = 4
+	subLimit4 = 28
+	subLimit6 = 64
+)
+
+// unitBitsFor returns the prefix length of the units a network of the
+// starting library is probed in: its /24s (/56s), fewer and wider ones for
+// very wide networks, and the network itself when it is already finer.
+func unitBitsFor(network netip.Prefix) int {
+	b := network.Bits()
+	if network.Addr().Is4() {
+		return max(b, min(unitBits4, b+maxUnitsLog4))
+	}
+	return max(b, min(unitBits6, b+maxUnitsLog6))
+}
+
+// subCap returns the finest prefix length probed inside unit u.
+func subCap(u netip.Prefix) int {
+	limit := subLimit6
+	if u.Addr().Is4() {
+		limit = subLimit4
+	}
+	return max(u.Bits(), min(limit, u.Bits()+subStep))
+}
+
+// familyCap is the finest prefix length probed in p's address family.
+func familyCap(p netip.Prefix) int {
+	if p.Addr().Is4() {
+		return subLimit4
+	}
+	return subLimit6
+}
+
+// lastAddr returns the last address of p.
+func lastAddr(p netip.Prefix) netip.Addr {
+	p = p.Masked()
+	if p.Addr().Is4() {
+		a := p.Addr().As4()
+		setHostBits(a[:], p.Bits())
+		return netip.AddrFrom4(a)
+	}
+	a := p.Addr().As16()
+	setHostBits(a[:], p.Bits())
+	return netip.AddrFrom16(a)
+}
+
+func setHostBits(b []byte, prefixBits int) {
+	for i := range b {
+		lo := i * 8
+		switch {
+		case prefixBits <= lo:
+			b[i] = 0xff
+		case prefixBits < lo+8:
+			b[i] |= 0xff >> (prefixBits - lo)
+		}
+	}
+}
+
+// pieces returns the prefixes of length bits inside p, in address order.
+// bits must not be shorter than p's and not more than 16 bits longer.
+func pieces(p netip.Prefix, bits int) []netip.Prefix {
+	p = p.Masked()
+	n := 1 << (bits - p.Bits())
+	out := make([]netip.Prefix, 0, n)
+	cur := netip.PrefixFrom(p.Addr(), bits)
+	for range n {
+		out = append(out, cur)
+		next := lastAddr(cur).Next()
+		if !next.IsValid() {
+			break
+		}
+		cur = netip.PrefixFrom(next, bits)
+	}
+	return out
+}
+
+// ancestor returns the prefix of length bits holding p (p itself when bits
+// is p's length or longer).
+func ancestor(p netip.Prefix, bits int) netip.Prefix {
+	if bits >= p.Bits() {
+		return p
+	}
+	a, _ := p.Addr().Prefix(bits)
+	return a
+}
+
+// cover returns the minimal list of CIDR prefixes covering the addresses
+// first..last (same family, first <= last), in address order.
+func cover(first, last netip.Addr) []netip.Prefix {
+	var out []netip.Prefix
+	for first.IsValid() && first.Compare(last) <= 0 {
+		p := netip.PrefixFrom(first, first.BitLen())
+		for b := 0; b <= first.BitLen(); b++ {
+			q := netip.PrefixFrom(first, b)
+			if q.Masked().Addr() == first && lastAddr(q).Compare(last) <= 0 {
+				p = q
+				break
+			}
+		}
+		out = append(out, p)
+		first = lastAddr(p).Next()
+	}
+	return out
+}
+
+// spreadOrder returns 0..n-1 in bit-reversed order, so that consecutive
+// indices land far apart: probes of neighbouring units are sent late,
+// after the replies of their far neighbours, whose wide ECS scopes may
+// already have answered them.
+func spreadOrder(n int) []int {
+	if n <= 1 {
+		return make([]int, n)
+	}
+	width := bits.Len(uint(n - 1))
+	out := make([]int, 0, n)
+	for i := range 1 << width {
+		r := int(bits.Reverse(uint(i)) >> (bits.UintSize - width))
+		if r < n {
+			out = append(out, r)
+		}
+	}
+	return out
+}
