@@ -155,7 +155,11 @@ func isISPType(t string) bool { return strings.Contains(t, "ISP") || strings.Con
 // role. Its records are decoded lazily by Locate, which treats a record that
 // fails to decode as unknown.
 func openGeo(path string, fits func(string) bool, role string) (*maxminddb.Reader, error) {
-	r, err := maxminddb.Open(path)
+	buf, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("opening cidrdb %s: %w", path, err)
+	}
+	r, err := maxminddb.OpenBytes(buf)
 	if err != nil {
 		return nil, fmt.Errorf("opening cidrdb %s: %w", path, err)
 	}

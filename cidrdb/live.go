@@ -16,26 +16,23 @@ import (
 // Live is a DB that can be replaced while it serves: Locate and Siblings read the current snapshot
 // through an atomic pointer, without a lock; Reload opens the files again, validates them whole
 // (types, schema, a non-empty CIDRDB) and swaps the new DB in only if all is well, so a bad file
-// leaves the old one serving. The old DB is closed after a grace period, once no lookup can still
-// be using it (a lookup takes microseconds).
+// leaves the old one serving. Every database is read into memory (nothing is memory-mapped), so
+// a replaced DB is simply dropped: lookups still running on it finish safely and the garbage
+// collector frees it after them.
 type Live struct {
 	cfg     Config
-	grace   time.Duration
 	logger  *slog.Logger
 	metrics *liveMetrics
 
 	cur atomic.Pointer[DB]
 
-	mu      sync.Mutex // serialises Reload and Close
-	seen    []fileStamp
-	retired sync.WaitGroup
-	closed  bool
+	mu     sync.Mutex // serialises Reload and Close
+	seen   []fileStamp
+	closed bool
 }
 
 // LiveOptions tunes a Live. Zero values take the defaults given.
 type LiveOptions struct {
-	// Grace is how long a replaced DB stays open for lookups that started before the swap. Default 5s.
-	Grace time.Duration
 	// Registerer receives the httpdns_cidrdb_* metrics; nil leaves them unregistered.
 	Registerer prometheus.Registerer
 	// Logger reports reloads; nil discards.
@@ -44,13 +41,10 @@ type LiveOptions struct {
 
 // NewLive opens cfg's databases; the error is Open's.
 func NewLive(cfg Config, opts LiveOptions) (*Live, error) {
-	if opts.Grace <= 0 {
-		opts.Grace = 5 * time.Second
-	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	l := &Live{cfg: cfg, grace: opts.Grace, logger: opts.Logger, metrics: newLiveMetrics(opts.Registerer)}
+	l := &Live{cfg: cfg, logger: opts.Logger, metrics: newLiveMetrics(opts.Registerer)}
 	start := time.Now()
 	db, err := Open(cfg)
 	if err != nil {
@@ -95,17 +89,8 @@ func (l *Live) Reload() error {
 	l.metrics.reloads.WithLabelValues("ok").Inc()
 	l.logger.Info("cidrdb reloaded", "cidrdb", l.cfg.CIDRDBPath, "blocks", db.Blocks(),
 		"built", db.BuildTime(), "took", time.Since(start))
-	l.retire(old)
+	_ = old // dropped, not closed: a lookup may still be reading it
 	return nil
-}
-
-// retire closes old after the grace period.
-func (l *Live) retire(old *DB) {
-	l.retired.Add(1)
-	time.AfterFunc(l.grace, func() {
-		defer l.retired.Done()
-		old.Close()
-	})
 }
 
 // Changed reports whether any configured file's size or modification time differs from when it
@@ -115,27 +100,35 @@ func (l *Live) Changed() bool {
 	defer l.mu.Unlock()
 	now := l.stamps()
 	for i := range now {
-		if now[i] != l.seen[i] {
+		if !now[i].same(l.seen[i]) {
 			return true
 		}
 	}
 	return false
 }
 
-// Close waits for retired DBs to close, then closes the current one. Lookups must have stopped.
+// Close closes the current DB; Reload fails afterwards. Lookups must have stopped.
 func (l *Live) Close() error {
 	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return nil
+	}
 	l.closed = true
-	l.mu.Unlock()
-	l.retired.Wait()
 	return l.cur.Load().Close()
 }
 
-// fileStamp identifies a version of a file without reading it.
+// fileStamp identifies a version of a file without reading it: its identity (device and inode,
+// which a rename over it changes), size and modification time.
 type fileStamp struct {
-	size int64
-	mod  time.Time
-	ok   bool
+	info os.FileInfo // nil when the file is absent or unconfigured
+}
+
+func (a fileStamp) same(b fileStamp) bool {
+	if a.info == nil || b.info == nil {
+		return a.info == nil && b.info == nil
+	}
+	return os.SameFile(a.info, b.info) && a.info.Size() == b.info.Size() && a.info.ModTime().Equal(b.info.ModTime())
 }
 
 func (l *Live) stamps() []fileStamp {
@@ -146,7 +139,7 @@ func (l *Live) stamps() []fileStamp {
 			continue
 		}
 		if fi, err := os.Stat(p); err == nil {
-			out[i] = fileStamp{size: fi.Size(), mod: fi.ModTime(), ok: true}
+			out[i] = fileStamp{info: fi}
 		}
 	}
 	return out

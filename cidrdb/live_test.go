@@ -20,7 +20,7 @@ func newTestLive(t *testing.T) (*Live, Config) {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	l, err := NewLive(cfg, LiveOptions{Grace: 10 * time.Millisecond, Registerer: reg})
+	l, err := NewLive(cfg, LiveOptions{Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +58,7 @@ func TestLiveReloadSwapsWithoutDroppingLookups(t *testing.T) {
 	if err := l.Reload(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(30 * time.Millisecond) // past the grace: the old DB is closed while lookups continue
+	time.Sleep(30 * time.Millisecond) // lookups go on against the new DB while the old one is dropped
 	stop.Store(true)
 	wg.Wait()
 	if bad.Load() != 0 {

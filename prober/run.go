@@ -37,6 +37,10 @@ type RunConfig struct {
 	// run: hysteresis needs the previous round. Default:
 	// "observations.jsonl" in OutPath's directory.
 	ObservationsPath string
+	// SignalPaths are more observation files read as passive input and never written, e.g. the
+	// server's split log and its rotated predecessor (split_log, split_log.1). Missing files are
+	// skipped.
+	SignalPaths []string
 	// ReportPath, when set, receives the report as JSON.
 	ReportPath string
 	// Locator places the units; nil uses the starting records' places.
@@ -72,12 +76,17 @@ func Run(ctx context.Context, cfg RunConfig) (Report, error) {
 	if err != nil {
 		return Report{}, err
 	}
-	obs, bad, err := loadObservations(cfg.ObservationsPath)
-	if err != nil {
-		return Report{}, err
-	}
-	for _, e := range bad {
-		cfg.Probe.Logger.Warn("skipping malformed observation", "file", cfg.ObservationsPath, "line", e.Line, "err", e.Err)
+	var obs []Observation
+	var bad []*LineError
+	for _, path := range append([]string{cfg.ObservationsPath}, cfg.SignalPaths...) {
+		o, b, err := loadObservations(path)
+		if err != nil {
+			return Report{}, err
+		}
+		for _, e := range b {
+			cfg.Probe.Logger.Warn("skipping malformed observation", "file", path, "line", e.Line, "err", e.Err)
+		}
+		obs, bad = append(obs, o...), append(bad, b...)
 	}
 	var stats *Stats
 	if !cfg.NoProbe {

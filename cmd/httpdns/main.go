@@ -27,6 +27,8 @@ Commands:
   serve     run the HTTPDNS service from a YAML config file
   demo      run the service against a simulated CDN and show what it answers
   resolve   ask an httpdns server for names and print the answers
+  probe     learn the adaptive subnet library (CIDRDB) by ECS probing
+  cidrdb    build, inspect and compare CIDRDB files (schema: "httpdns cidrdb -h")
   version   print the version of this binary
   help      print this help, or "httpdns help COMMAND" for one command
 
@@ -63,6 +65,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		err = runDemo(ctx, rest, stdout, stderr)
 	case "resolve":
 		err = runResolve(ctx, rest, stdout, stderr)
+	case "probe":
+		err = runProbe(ctx, rest, stdout, stderr)
+	case "cidrdb":
+		err = runCIDRDB(rest, stdout, stderr)
 	case "version":
 		err = runVersion(rest, stdout, stderr)
 	case "help", "-h", "-help", "--help":

@@ -12,7 +12,7 @@ import (
 
 func TestRunHelpOfEachCommand(t *testing.T) {
 	t.Parallel()
-	for _, cmd := range []string{"serve", "demo", "resolve", "version"} {
+	for _, cmd := range []string{"serve", "demo", "resolve", "probe", "cidrdb", "version"} {
 		for _, flag := range []string{"-h", "-help", "--help"} {
 			t.Run(cmd+flag, func(t *testing.T) {
 				t.Parallel()
@@ -35,7 +35,7 @@ func TestRunUsage(t *testing.T) {
 		if err := run(t.Context(), args, &stdout, &stderr); err != nil {
 			t.Fatalf("run(%q) = %v", args, err)
 		}
-		for _, cmd := range []string{"serve", "demo", "resolve", "version", "help"} {
+		for _, cmd := range []string{"serve", "demo", "resolve", "probe", "cidrdb", "version", "help"} {
 			if !regexp.MustCompile(`(?m)^  ` + cmd + ` +\S`).MatchString(stdout.String()) {
 				t.Errorf("run(%q): usage lacks a line for %s:\n%s", args, cmd, stdout.String())
 			}

@@ -78,7 +78,7 @@ func newService(cfg *Config, logger *slog.Logger, reg prometheus.Registerer, gat
 		}
 	}()
 	s.db, err = cidrdb.NewLive(cidrdb.Config{CityPath: cfg.GeoIP.City, ISPPath: cfg.GeoIP.ISP, CIDRDBPath: cfg.CIDRDB},
-		cidrdb.LiveOptions{Grace: time.Duration(cfg.Timeouts.Request) + time.Second, Registerer: reg, Logger: logger})
+		cidrdb.LiveOptions{Registerer: reg, Logger: logger})
 	if err != nil {
 		return nil, err
 	}
