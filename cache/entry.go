@@ -28,6 +28,11 @@ type Entry struct {
 	// Scope is the client range the answer holds for (the ECS scope prefix,
 	// RFC 7871 §7.3); the zero Prefix when not applicable.
 	Scope netip.Prefix
+	// Parts, when not empty, are the only client ranges inside the key's
+	// scope the answer has been confirmed for (the resolver's partly confirmed
+	// blocks); empty means the whole scope. Treated like IPs: copied on Set,
+	// read-only when returned.
+	Parts []netip.Prefix
 }
 
 // Expires returns the instant the entry stops being fresh: Fetched + TTL.
@@ -100,6 +105,7 @@ func newItem(k Key, e Entry) *item {
 	k.Name = strings.Clone(k.Name)
 	k.Scope = strings.Clone(k.Scope)
 	e.IPs = slices.Clip(slices.Clone(e.IPs))
+	e.Parts = slices.Clip(slices.Clone(e.Parts))
 	return &item{key: k, entry: e}
 }
 
@@ -113,6 +119,8 @@ const (
 	itemBytes = int64(unsafe.Sizeof(item{}))
 	// addrBytes is one netip.Addr in the IPs slice.
 	addrBytes = int64(unsafe.Sizeof(netip.Addr{}))
+	// prefixBytes is one netip.Prefix in the Parts slice.
+	prefixBytes = int64(unsafe.Sizeof(netip.Prefix{}))
 	// bookkeepingBytes is what ristretto spends per stored key besides the
 	// value: a storeItem slot in its sharded map (48 bytes of data), a
 	// key→cost slot in the eviction policy and a key→conflict slot in the
@@ -130,5 +138,6 @@ const (
 func (it *item) cost() int64 {
 	return itemBytes + bookkeepingBytes +
 		int64(len(it.key.Name)+len(it.key.Scope)) +
-		int64(cap(it.entry.IPs))*addrBytes
+		int64(cap(it.entry.IPs))*addrBytes +
+		int64(cap(it.entry.Parts))*prefixBytes
 }

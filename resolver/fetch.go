@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"slices"
 
 	"github.com/httpdns/httpdns/cache"
 	"github.com/miekg/dns"
@@ -20,7 +21,7 @@ type fetched struct {
 // The leader runs detached from the client's context with its own deadline, so a client that gives
 // up does not fail the others; each waiter still returns as soon as its own context ends.
 func (r *Resolver) fetch(ctx context.Context, req *request, key cache.Key) (fetched, error) {
-	ch := r.group.DoChan(flightKey(key), func() (any, error) {
+	ch := r.group.DoChan(req.flight(key), func() (any, error) {
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.RequestTimeout)
 		defer cancel()
 		return r.exchangeAndStore(fctx, req, key)
@@ -39,7 +40,7 @@ func (r *Resolver) fetch(ctx context.Context, req *request, key cache.Key) (fetc
 // refreshAsync refetches key in the background, at most once at a time per key and within the
 // refresh bound; when the bound is full the refresh is skipped (the next request tries again).
 func (r *Resolver) refreshAsync(req *request, key cache.Key, kind string) {
-	fk := flightKey(key)
+	fk := req.flight(key)
 	if _, running := r.inflight.LoadOrStore(fk, struct{}{}); running {
 		return
 	}
@@ -89,7 +90,7 @@ func (r *Resolver) exchangeAndStore(ctx context.Context, req *request, key cache
 	if p.scope >= 0 && src.IsValid() {
 		e.Scope, _ = req.client.Prefix(min(p.scope, src.Addr().BitLen()))
 	}
-	storeKey := r.placement(req, key, p, src, e)
+	storeKey := r.placement(req, key, p, src, &e)
 	r.cache.Set(storeKey, e)
 	return fetched{key: storeKey, entry: e}, nil
 }
@@ -104,9 +105,8 @@ func (r *Resolver) clampTTL(p parsed) uint32 {
 	return max(lo, min(p.ttl, hi))
 }
 
-// placement applies the ECS scope rules of DESIGN.md §3.7 and returns the key to store under.
-// It writes a split marker under the block's key when the CDN answers for less than the block.
-func (r *Resolver) placement(req *request, key cache.Key, p parsed, src netip.Prefix, e cache.Entry) cache.Key {
+// placement applies the ECS scope rules of DESIGN.md §3.7 and returns the key to store e under.
+func (r *Resolver) placement(req *request, key cache.Key, p parsed, src netip.Prefix, e *cache.Entry) cache.Key {
 	// Negative answers hold for everyone (RFC 7871 §7.4); so do answers with scope 0.
 	if p.negative || (p.scope == 0 && src.IsValid()) {
 		return req.globalKey()
@@ -121,22 +121,57 @@ func (r *Resolver) placement(req *request, key cache.Key, p parsed, src netip.Pr
 	if p.scope == source && block <= source {
 		return key // many CDNs echo the source: no information, keep the learnt block
 	}
-	bits := min(p.scope, source)
 	if p.scope > block {
-		r.recordSplit(req, p, src, e)
+		r.recordSplit(req, p, src, *e)
 	}
+	bits := min(p.scope, source)
 	if bits <= block {
 		return key
 	}
-	// The CDN splits our block for this name: point the block's key at the finer parts.
+	return r.placePart(req, bits, e)
+}
+
+// maxParts bounds the confirmed parts one block entry remembers.
+const maxParts = 256
+
+// placePart stores an answer the CDN gave for only a part (of bits) of the client's block. While the
+// parts asked so far get the same answer, the learnt block holds: the block's entry keeps the answer
+// and the list of parts it is confirmed for, and a client of another part asks once for its own part.
+// A part with a different answer while the block's is fresh means the CDN really splits the block
+// for this name: a marker on the block's key sends every client to the key of its own part.
+func (r *Resolver) placePart(req *request, bits int, e *cache.Entry) cache.Key {
 	blockKey := req.tierKey()
-	if m, ok := r.cache.Peek(blockKey); ok && m.Rcode == rcodeSplit && m.Scope.Bits() >= bits {
-		bits = m.Scope.Bits()
-	} else {
-		marker, _ := req.client.Prefix(bits)
-		r.cache.Set(blockKey, cache.Entry{Rcode: rcodeSplit, Scope: marker, TTL: e.TTL, Fetched: e.Fetched})
+	part, _ := req.client.Prefix(bits)
+	old, ok := r.cache.Peek(blockKey)
+	now := r.cfg.Now()
+	switch {
+	case ok && old.Rcode == rcodeSplit:
+		if old.Scope.Bits() >= bits {
+			return req.subKey(old.Scope.Bits())
+		}
+	case ok && old.Rcode == dns.RcodeSuccess && slices.Equal(old.IPs, e.IPs):
+		e.Parts = addPart(old.Parts, part)
+		return blockKey
+	case !ok || old.Rcode != dns.RcodeSuccess || old.Remaining(now) == 0:
+		e.Parts = []netip.Prefix{part}
+		return blockKey
 	}
+	marker, _ := req.client.Prefix(bits)
+	r.cache.Set(blockKey, cache.Entry{Rcode: rcodeSplit, Scope: marker, TTL: e.TTL, Fetched: e.Fetched})
 	return req.subKey(bits)
+}
+
+// addPart returns parts with part added; no parts means the whole block, which part cannot widen.
+func addPart(parts []netip.Prefix, part netip.Prefix) []netip.Prefix {
+	within := func(p netip.Prefix) bool { return p.Bits() <= part.Bits() && p.Contains(part.Addr()) }
+	if len(parts) == 0 || slices.ContainsFunc(parts, within) {
+		return parts
+	}
+	out := append(slices.Clone(parts), part)
+	if len(out) > maxParts {
+		out = out[len(out)-maxParts:]
+	}
+	return out
 }
 
 func (r *Resolver) recordSplit(req *request, p parsed, src netip.Prefix, e cache.Entry) {

@@ -20,6 +20,7 @@ type request struct {
 	client netip.Addr
 	rule   Rule
 	loc    cidrdb.Location
+	part   bool // the block's answer is not confirmed for this client's part of the block yet
 }
 
 // tierKey is the cache key of DESIGN.md §3.4: the block for subnet, (country, city, ISP) for cityisp,
@@ -64,4 +65,15 @@ func flightKey(k cache.Key) string {
 	b.WriteByte(0)
 	b.WriteString(k.Scope)
 	return b.String()
+}
+
+// flight is the singleflight and in-flight refresh key of a fetch of key for req. Clients in a part
+// of a block the answer isn't confirmed for fetch their own part: coalescing them with other parts
+// would hand them an answer the CDN gave for another part.
+func (q *request) flight(k cache.Key) string {
+	if !q.part {
+		return flightKey(k)
+	}
+	src := ecsSource(q.client)
+	return flightKey(k) + "\x00" + src.String()
 }

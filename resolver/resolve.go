@@ -3,6 +3,7 @@ package resolver
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"time"
 
 	"github.com/httpdns/httpdns/cache"
@@ -66,12 +67,18 @@ func (r *Resolver) Resolve(ctx context.Context, q Query) (Answer, error) {
 // lookup finds the entry for req: the tier key, following a split marker to the client's part of the
 // block, then the global key where scope-0 and negative answers live. It returns the key a fetch should
 // fill and the best entry found (ok: an entry exists, maybe expired, usable as a stale fallback).
+// A block's answer confirmed only for some parts of the block is a miss for a client outside them
+// (req.part is set, so its fetch is not coalesced with other parts').
 func (r *Resolver) lookup(req *request) (cache.Key, cache.Entry, cache.Result, bool) {
 	key := req.tierKey()
 	e, res, ok := r.cache.Get(key)
-	if ok && e.Rcode == rcodeSplit {
+	switch {
+	case ok && e.Rcode == rcodeSplit:
 		key = req.subKey(e.Scope.Bits())
 		e, res, ok = r.cache.Get(key)
+	case ok && !covers(e.Parts, req.client):
+		req.part = true
+		res = cache.Miss
 	}
 	if res == cache.Hit || req.rule.Tier == cache.TierGlobal {
 		return key, e, res, ok
@@ -84,6 +91,19 @@ func (r *Resolver) lookup(req *request) (cache.Key, cache.Entry, cache.Result, b
 		return key, ge, res, gok
 	}
 	return key, e, res, ok
+}
+
+// covers reports whether client is in one of parts; no parts means the whole key's scope.
+func covers(parts []netip.Prefix, client netip.Addr) bool {
+	if len(parts) == 0 {
+		return true
+	}
+	for _, p := range parts {
+		if p.Contains(client) {
+			return true
+		}
+	}
+	return false
 }
 
 // answer turns a cache entry into an Answer with ttl remaining seconds.

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/httpdns/httpdns/cache"
 	"github.com/httpdns/httpdns/cidrdb"
 	"github.com/miekg/dns"
 )
@@ -24,33 +25,81 @@ func coarseBlock(t *testing.T) netip.Prefix {
 	return netip.Prefix{}
 }
 
-func TestScopeNarrowerThanBlockSplitsKeys(t *testing.T) {
+func TestScopeNarrowerThanBlockConfirmsParts(t *testing.T) {
 	t.Parallel()
 	w := sharedWorld(t)
 	block := coarseBlock(t)
 	recs := []cidrdb.Record{{Network: block, BlockID: 7, Country: "XX", City: "Test", ISP: "Test"}}
 	e := newEnv(t, envOptions{nodes: 2, whitelist: "*.cdn-a.test subnet\n", records: recs})
-	name := "img.cdn-a.test" // honest CDN with /20 blocks
+	name := "img.cdn-a.test" // honest CDN with /20 blocks: every answer vouches for a /20 only
 	parts := map[netip.Prefix]bool{}
+	var clients []netip.Addr
 	for i := 0; i < 1<<(24-block.Bits()); i += 3 {
-		sub := netip.PrefixFrom(block.Addr(), 24)
-		sub = netip.PrefixFrom(addrAdd(sub.Addr(), i<<8), 24)
+		sub := netip.PrefixFrom(addrAdd(block.Addr(), i<<8), 24)
 		c := w.ClientIn(sub, 10)
+		clients = append(clients, c)
 		a := resolve(t, e, name, TypeA, c)
 		if want := w.Truth(name, dns.TypeA, c); !slices.Equal(a.IPs, want) {
 			t.Fatalf("client %v in block %v got %v, truth %v", c, block, a.IPs, want)
 		}
 		p20, _ := c.Prefix(20)
 		parts[p20] = true
-		if a.Scope != p20.String() {
-			t.Fatalf("client %v: scope %q, want its /20 %v", c, a.Scope, p20)
+		if a.Scope != block.String() && a.Scope != p20.String() {
+			t.Fatalf("client %v: scope %q, want the block %v or its /20 %v", c, a.Scope, block, p20)
 		}
 	}
+	// Each /20 part was asked for once: the CDN vouches for parts, not for the block.
 	if q := e.queries(name); q != int64(len(parts)) {
 		t.Errorf("%d upstream queries for %d /20 parts of the block, want one each", q, len(parts))
 	}
 	if e.splits.Len() == 0 {
-		t.Error("no split signal recorded for a block the CDN splits")
+		t.Error("no split signal recorded for answers narrower than the block")
+	}
+	// Once confirmed, every part is answered from the cache.
+	for _, c := range clients {
+		if a := resolve(t, e, name, TypeA, w.ClientIn(netip.PrefixFrom(c, 24).Masked(), 99)); a.Source != "hit" {
+			t.Fatalf("client in a confirmed part: %+v, want a hit", a)
+		}
+	}
+	if q := e.queries(name); q != int64(len(parts)) {
+		t.Errorf("confirmed parts asked upstream again: %d queries", q)
+	}
+}
+
+func TestScopeDisagreeingPartsSplitTheBlock(t *testing.T) {
+	t.Parallel()
+	w := sharedWorld(t)
+	// A block spanning two regions is wrong for every CDN: their answers differ.
+	var block netip.Prefix
+	for _, s := range w.Subnets() {
+		p, _ := s.Addr().Prefix(16)
+		a, _ := w.TrueRegion(p.Addr())
+		b, _ := w.TrueRegion(addrAdd(p.Addr(), 0xff00))
+		if a.ID != b.ID && w.Truth("img.cdn-a.test", dns.TypeA, p.Addr().Next()) != nil {
+			block = p
+			break
+		}
+	}
+	if !block.IsValid() {
+		t.Skip("no /16 spanning two regions in this world")
+	}
+	recs := []cidrdb.Record{{Network: block, BlockID: 3, Country: "XX", City: "Test", ISP: "Test"}}
+	e := newEnv(t, envOptions{whitelist: "*.cdn-a.test subnet\n", records: recs})
+	name := "img.cdn-a.test"
+	for i := 0; i < 256; i += 5 {
+		sub := netip.PrefixFrom(addrAdd(block.Addr(), i<<8), 24)
+		if _, ok := w.TrueRegion(sub.Addr()); !ok {
+			continue
+		}
+		c := w.ClientIn(sub, 10)
+		a := resolve(t, e, name, TypeA, c)
+		if want := w.Truth(name, dns.TypeA, c); !slices.Equal(a.IPs, want) {
+			t.Fatalf("client %v got %v, truth %v", c, a.IPs, want)
+		}
+	}
+	m, ok := e.cache.Peek(cache.Key{Name: name, Qtype: TypeA, Tier: cache.TierSubnet, Scope: block.String()})
+	if !ok || m.Rcode != rcodeSplit {
+		t.Errorf("block entry %+v, want a split marker", m)
 	}
 }
 

@@ -1,0 +1,44 @@
+package eval
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/httpdns/httpdns/cache"
+)
+
+// Designs are the caches the comparison runs: the classic city+ISP cache, a fixed /24 subnet cache,
+// and the learnt adaptive-subnet library (learnt is its CIDRDB path).
+func Designs(learnt string) []Cache {
+	return []Cache{
+		{Name: "city+ISP", DefaultTier: cache.TierCityISP},
+		{Name: "fixed /24", DefaultTier: cache.TierSubnet},
+		{Name: "learnt CIDRDB", DefaultTier: cache.TierSubnet, CIDRDB: learnt},
+	}
+}
+
+// Compare runs the workload through every design, in order.
+func Compare(ctx context.Context, e *Env, designs []Cache, w Workload) ([]Result, error) {
+	var out []Result
+	for _, c := range designs {
+		r, err := Run(ctx, e, c, w)
+		if err != nil {
+			return out, fmt.Errorf("%s: %w", c.Name, err)
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// Table renders results as a Markdown table.
+func Table(results []Result) string {
+	var b strings.Builder
+	b.WriteString("| cache | misroutes /10k | hit ratio | upstream queries /1k requests | cache entries |\n")
+	b.WriteString("|---|---:|---:|---:|---:|\n")
+	for _, r := range results {
+		fmt.Fprintf(&b, "| %s | %.2f | %.1f%% | %.1f | %d |\n",
+			r.Name, r.MisroutesPer10k, 100*r.HitRatio, r.UpstreamPer1k, r.Entries)
+	}
+	return b.String()
+}

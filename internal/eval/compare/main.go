@@ -1,0 +1,61 @@
+// Command compare runs the cache evaluation on the simulated CDN world and prints the table in the
+// README: it learns a CIDRDB by probing the world, then sends one workload through a city+ISP
+// cache, a fixed /24 cache and the learnt CIDRDB, judging every answer against the world's truth.
+//
+//	go run ./internal/eval/compare [-requests 200000] [-span 2h] [-seed 1]
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/httpdns/httpdns/internal/cdnsim"
+	"github.com/httpdns/httpdns/internal/eval"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintf(os.Stderr, "compare: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	var w eval.Workload
+	flag.IntVar(&w.Requests, "requests", 200_000, "requests in the workload")
+	flag.DurationVar(&w.Span, "span", 2*time.Hour, "simulated time the requests spread over")
+	flag.Uint64Var(&w.Seed, "seed", 1, "workload seed")
+	flag.Float64Var(&w.HotShare, "hot-share", 0.3, "share of requests from the hot /24s")
+	flag.Float64Var(&w.SubnetZipf, "subnet-zipf", 1.05, "Zipf exponent (> 1) of the other requests over all /24s")
+	flag.Float64Var(&w.DomainZipf, "domain-zipf", 1.2, "Zipf exponent (> 1) of names' popularity")
+	flag.Parse()
+	world, err := cdnsim.NewWorld(cdnsim.DefaultConfig())
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "httpdns-eval-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	env, err := eval.NewEnv(world, 3, dir)
+	if err != nil {
+		return err
+	}
+	defer env.Close()
+	ctx := context.Background()
+	learnt, rep, err := env.Learn(ctx)
+	if err != nil {
+		return fmt.Errorf("learning the CIDRDB: %w", err)
+	}
+	fmt.Printf("learnt CIDRDB: %d blocks from %d /24s\n\n", rep.BlocksAfter, rep.BlocksBefore)
+	results, err := eval.Compare(ctx, env, eval.Designs(learnt), w)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("workload: %d requests over %v, seed %d\n\n%s", w.Requests, w.Span, w.Seed, eval.Table(results))
+	return nil
+}

@@ -1,0 +1,282 @@
+// Package eval compares cache designs on the simulated CDN world: the same workload of weighted
+// clients and Zipf-popular names runs through the real resolver, cache and CIDRDB code against
+// the world's in-process DNS servers, and every answer is judged against the world's ground truth
+// for the exact client address. `go run ./internal/eval` prints the table the README shows.
+package eval
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/httpdns/httpdns/cache"
+	"github.com/httpdns/httpdns/cidrdb"
+	"github.com/httpdns/httpdns/internal/cdnsim"
+	"github.com/httpdns/httpdns/prober"
+	"github.com/httpdns/httpdns/resolver"
+	"github.com/miekg/dns"
+)
+
+// Workload is the request stream: which clients ask for which names, and how fast.
+type Workload struct {
+	// Requests is how many requests are made. Default 200000.
+	Requests int
+	// Span is the simulated time the requests are spread over, evenly. Default 2h.
+	Span time.Duration
+	// HotSubnets is how many /24s are hot (busy office and campus networks). Default 16.
+	HotSubnets int
+	// HotShare is the share of requests from the hot /24s. Default 0.3.
+	HotShare float64
+	// SubnetZipf is the Zipf exponent (> 1) of the other requests over all /24s. Default 1.05.
+	SubnetZipf float64
+	// DomainZipf is the Zipf exponent (> 1) of names' popularity. Default 1.2.
+	DomainZipf float64
+	// Seed makes the stream; the same Workload always makes the same requests. Default 1.
+	Seed uint64
+}
+
+func (w Workload) withDefaults() Workload {
+	if w.Requests == 0 {
+		w.Requests = 200_000
+	}
+	if w.Span == 0 {
+		w.Span = 2 * time.Hour
+	}
+	if w.HotSubnets == 0 {
+		w.HotSubnets = 16
+	}
+	if w.HotShare == 0 {
+		w.HotShare = 0.3
+	}
+	if w.SubnetZipf == 0 {
+		w.SubnetZipf = 1.05
+	}
+	if w.DomainZipf == 0 {
+		w.DomainZipf = 1.2
+	}
+	if w.Seed == 0 {
+		w.Seed = 1
+	}
+	return w
+}
+
+// request is one client question of the stream.
+type request struct {
+	at     time.Duration // since the start
+	client netip.Addr
+	name   string
+}
+
+// requests makes the stream for the world's /24s and names.
+func (w Workload) requests(world *cdnsim.World, names []string) []request {
+	w = w.withDefaults()
+	rng := rand.New(rand.NewPCG(w.Seed, 0x5eed))
+	subnets := slices.Clone(world.Subnets())
+	rng.Shuffle(len(subnets), func(i, j int) { subnets[i], subnets[j] = subnets[j], subnets[i] })
+	names = slices.Clone(names)
+	rng.Shuffle(len(names), func(i, j int) { names[i], names[j] = names[j], names[i] })
+	tail := rand.NewZipf(rng, w.SubnetZipf, 1, uint64(len(subnets)-1))
+	pop := rand.NewZipf(rng, w.DomainZipf, 1, uint64(len(names)-1))
+	hot := min(w.HotSubnets, len(subnets))
+	out := make([]request, w.Requests)
+	for i := range out {
+		s := subnets[tail.Uint64()]
+		if rng.Float64() < w.HotShare {
+			s = subnets[rng.IntN(hot)]
+		}
+		out[i] = request{
+			at:     time.Duration(int64(w.Span) * int64(i) / int64(w.Requests)),
+			client: world.ClientIn(s, 1+rng.IntN(254)),
+			name:   names[pop.Uint64()],
+		}
+	}
+	return out
+}
+
+// Env is the simulated world with its DNS servers running and its geo databases written.
+type Env struct {
+	World   *cdnsim.World
+	Servers []*cdnsim.Server
+	Dir     string
+	City    string
+	ISP     string
+}
+
+// NewEnv starts nodes DNS servers for world on loopback and writes its geo databases into dir.
+func NewEnv(world *cdnsim.World, nodes int, dir string) (*Env, error) {
+	e := &Env{World: world, Dir: dir}
+	var err error
+	if e.City, e.ISP, err = world.WriteGeoDBs(dir); err != nil {
+		return nil, err
+	}
+	for range nodes {
+		s, err := cdnsim.Serve(world, "127.0.0.1:0")
+		if err != nil {
+			e.Close()
+			return nil, err
+		}
+		e.Servers = append(e.Servers, s)
+	}
+	return e, nil
+}
+
+// Close stops the DNS servers.
+func (e *Env) Close() {
+	for _, s := range e.Servers {
+		s.Close()
+	}
+}
+
+func (e *Env) upstreams() []string {
+	var out []string
+	for _, s := range e.Servers {
+		out = append(out, s.Addr())
+	}
+	return out
+}
+
+func (e *Env) queries() int64 {
+	var n int64
+	for _, s := range e.Servers {
+		n += s.Queries()
+	}
+	return n
+}
+
+// Names are the world's names a workload asks for: every CDN name, the CNAME and the global names.
+func (e *Env) Names() []string {
+	var out []string
+	for _, d := range e.World.Domains() {
+		out = append(out, d.Name)
+	}
+	return out
+}
+
+// CDNNames are the world's CDN names, the prober's probe domains.
+func (e *Env) CDNNames() []string {
+	var out []string
+	for _, d := range e.World.Domains() {
+		if d.Kind == cdnsim.KindHonest || d.Kind == cdnsim.KindEcho {
+			out = append(out, d.Name)
+		}
+	}
+	return out
+}
+
+// Learn probes the world from the geo databases' /24s and writes the learnt CIDRDB into the
+// environment's directory.
+func (e *Env) Learn(ctx context.Context) (string, prober.Report, error) {
+	geo, err := cidrdb.Open(cidrdb.Config{CityPath: e.City, ISPPath: e.ISP})
+	if err != nil {
+		return "", prober.Report{}, err
+	}
+	defer geo.Close()
+	start, err := cidrdb.BuildFromGeo(e.City, e.ISP, cidrdb.BuildOptions{})
+	if err != nil {
+		return "", prober.Report{}, err
+	}
+	out := filepath.Join(e.Dir, "learnt.mmdb")
+	os.Remove(filepath.Join(e.Dir, "observations.jsonl"))
+	rep, err := prober.Run(ctx, prober.RunConfig{
+		Probe:   prober.ProbeConfig{Upstreams: e.upstreams(), Domains: e.CDNNames(), Rate: -1, Concurrency: 32},
+		Start:   start,
+		OutPath: out, Locator: geo,
+	})
+	return out, rep, err
+}
+
+// Cache is one cache design under test.
+type Cache struct {
+	// Name labels the row.
+	Name string
+	// DefaultTier is the tier of every name the whitelist doesn't list.
+	DefaultTier cache.Tier
+	// Whitelist is the whitelist text, "" for none.
+	Whitelist string
+	// CIDRDB is the path of a CIDRDB, "" for /24 blocks.
+	CIDRDB string
+}
+
+// Result is one row of the comparison.
+type Result struct {
+	Name            string
+	Requests        int
+	Misroutes       int     // answers that differ from the truth for the exact client address
+	MisroutesPer10k float64 //
+	HitRatio        float64 // share of requests answered from the cache (fresh or within the refresh grace)
+	UpstreamPer1k   float64 // upstream queries per 1000 requests, background refreshes included
+	Entries         int64   // cache entries at the end, all tiers
+}
+
+// clock is the simulated time the cache and the resolver see.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *clock) set(t time.Time) { c.mu.Lock(); c.now = t; c.mu.Unlock() }
+
+// Run sends the workload through a fresh resolver built as c says and judges every answer.
+func Run(ctx context.Context, e *Env, c Cache, w Workload) (Result, error) {
+	clk := &clock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	start := clk.Now()
+	db, err := cidrdb.Open(cidrdb.Config{CityPath: e.City, ISPPath: e.ISP, CIDRDBPath: c.CIDRDB})
+	if err != nil {
+		return Result{}, err
+	}
+	defer db.Close()
+	wl, err := resolver.OpenWhitelist("", c.DefaultTier)
+	if err != nil {
+		return Result{}, err
+	}
+	if err := wl.Replace([]byte(c.Whitelist)); err != nil {
+		return Result{}, err
+	}
+	ch, err := cache.New(cache.Config{MaxBytes: 512 << 20, Now: clk.Now})
+	if err != nil {
+		return Result{}, err
+	}
+	defer ch.Close()
+	r, err := resolver.New(resolver.Config{Upstreams: e.upstreams(), Locator: db, Cache: ch, Policy: wl,
+		Now: clk.Now, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		return Result{}, err
+	}
+	before := e.queries()
+	res := Result{Name: c.Name}
+	hits := 0
+	for _, q := range w.requests(e.World, e.Names()) {
+		clk.set(start.Add(q.at))
+		a, err := r.Resolve(ctx, resolver.Query{Name: q.name, Qtype: resolver.TypeA, Client: q.client})
+		if err != nil {
+			r.Close()
+			return res, fmt.Errorf("resolving %s for %v: %w", q.name, q.client, err)
+		}
+		if a.Source != "miss" {
+			hits++
+		}
+		if !slices.Equal(a.IPs, e.World.Truth(q.name, dns.TypeA, q.client)) {
+			res.Misroutes++
+		}
+		res.Requests++
+	}
+	r.Close()
+	ch.Wait()
+	for _, t := range []cache.Tier{cache.TierSubnet, cache.TierCityISP, cache.TierGlobal} {
+		res.Entries += ch.Len(t)
+	}
+	n := float64(res.Requests)
+	res.MisroutesPer10k = float64(res.Misroutes) * 10000 / n
+	res.HitRatio = float64(hits) / n
+	res.UpstreamPer1k = float64(e.queries()-before) * 1000 / n
+	return res, nil
+}
