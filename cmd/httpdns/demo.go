@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/httpdns/httpdns/cidrdb"
 	"github.com/httpdns/httpdns/internal/cdnsim"
 	"github.com/miekg/dns"
 )
@@ -90,6 +91,9 @@ func writeDemoFiles(w *cdnsim.World, dir, listen, admin string, upstreams []stri
 	if err := os.WriteFile(filepath.Join(dir, "domains.txt"), []byte(wl.String()), 0o644); err != nil {
 		return "", err
 	}
+	if err := writeDemoCIDRDB(w, dir); err != nil {
+		return "", err
+	}
 	cfg := fmt.Sprintf(`# written by httpdns demo
 listen: %q
 admin_listen: %q
@@ -98,11 +102,33 @@ upstreams: [%s]
 geoip:
   city: %s
   isp: %s
+cidrdb: cidrdb.mmdb
 domains: domains.txt
 default_tier: cityisp
 `, listen, admin, demoAdminToken, quoteList(upstreams), cdnsim.CityDBName, cdnsim.ISPDBName)
 	path := filepath.Join(dir, "httpdns.yaml")
 	return path, os.WriteFile(path, []byte(cfg), 0o644)
+}
+
+// writeDemoCIDRDB writes the starting library (the geo databases at /24, what "httpdns cidrdb build"
+// makes) as cidrdb.mmdb, and the world's CDN names as probe-domains.txt, so the demo's directory is
+// ready for "httpdns probe".
+func writeDemoCIDRDB(w *cdnsim.World, dir string) error {
+	recs, err := cidrdb.BuildFromGeo(filepath.Join(dir, cdnsim.CityDBName), filepath.Join(dir, cdnsim.ISPDBName), cidrdb.BuildOptions{})
+	if err != nil {
+		return err
+	}
+	if err := cidrdb.WriteFile(filepath.Join(dir, "cidrdb.mmdb"), recs); err != nil {
+		return err
+	}
+	var names strings.Builder
+	names.WriteString("# the simulated world's CDN names, for httpdns probe -domains\n")
+	for _, d := range w.Domains() {
+		if d.Kind == cdnsim.KindHonest || d.Kind == cdnsim.KindEcho {
+			names.WriteString(d.Name + "\n")
+		}
+	}
+	return os.WriteFile(filepath.Join(dir, "probe-domains.txt"), []byte(names.String()), 0o644)
 }
 
 func quoteList(items []string) string {
@@ -146,7 +172,14 @@ func showDemo(ctx context.Context, out io.Writer, w *cdnsim.World, cfgPath, pub,
 	fmt.Fprintf(out, "  curl '%s/resolve?host=img.cdn-a.test,video.cdn-b.test,www.portal.test&ip=%s'\n", base, b)
 	fmt.Fprintf(out, "  go run ./cmd/httpdns resolve -server %s -ip %s img.cdn-a.test api.cdn-a.test\n", base, a)
 	fmt.Fprintf(out, "  curl -H 'Authorization: Bearer %s' http://%s/admin/domains\n", demoAdminToken, adm)
-	fmt.Fprintf(out, "  curl http://%s/metrics | grep ^httpdns_\n\n", adm)
+	fmt.Fprintf(out, "  curl http://%s/metrics | grep ^httpdns_\n", adm)
+	dir := filepath.Dir(cfgPath)
+	fmt.Fprintf(out, "\nLearn the subnet library from the simulated CDNs, then roll it out:\n")
+	fmt.Fprintf(out, "  go run ./cmd/httpdns probe -config %s -domains %s -out %s -hysteresis=off\n", cfgPath,
+		filepath.Join(dir, "probe-domains.txt"), filepath.Join(dir, "learnt.mmdb"))
+	fmt.Fprintf(out, "  go run ./cmd/httpdns cidrdb diff %s %s\n", filepath.Join(dir, "cidrdb.mmdb"), filepath.Join(dir, "learnt.mmdb"))
+	fmt.Fprintf(out, "  mv %s %s\n", filepath.Join(dir, "learnt.mmdb"), filepath.Join(dir, "cidrdb.mmdb"))
+	fmt.Fprintf(out, "  curl -X POST -H 'Authorization: Bearer %s' http://%s/admin/cidrdb/reload\n\n", demoAdminToken, adm)
 	client := &http.Client{Timeout: 5 * time.Second}
 	for _, ip := range []netip.Addr{a, b} {
 		u := fmt.Sprintf("%s/d?host=%s&ip=%s", base, name, ip)

@@ -15,7 +15,7 @@ import (
 
 const probeUsage = `Usage: httpdns probe -config FILE -domains FILE -out NEW.mmdb [-in OLD.mmdb]
                      [-observations FILE.jsonl] [-signals FILE,...] [-rate QPS] [-concurrency N]
-                     [-report FILE.json] [-new-round] [-no-probe]
+                     [-report FILE.json] [-new-round] [-no-probe] [-hysteresis on|off|auto]
 
 Learns the adaptive subnet library (CIDRDB): asks the config's upstreams for every probe domain
 (-domains: one name a line, # comments) with ECS for every /24 (IPv6: /56) of the starting
@@ -25,7 +25,8 @@ report of what changed.
 
 The starting library is -in, else the config's cidrdb (both relearnt with hysteresis: a block
 changes only when two probe rounds agree), else the geo databases cut into /24 blocks (what
-"httpdns cidrdb build" writes). The observations file is read first: a run that was stopped
+"httpdns cidrdb build" writes). -hysteresis=off learns from the latest round alone, e.g. the
+first time a fresh /24 library is probed. The observations file is read first: a run that was stopped
 resumes where it was, and earlier rounds feed hysteresis. The server's split log (split_log and
 split_log.1 from the config, unless -signals says otherwise) is read as passive input.
 
@@ -47,6 +48,7 @@ func runProbe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	report := fs.String("report", "", "write the report as JSON to this `file` too")
 	newRound := fs.Bool("new-round", false, "start a new probe round even if the last one is recent")
 	noProbe := fs.Bool("no-probe", false, "learn from the observations alone, send no query")
+	hyst := fs.String("hysteresis", "auto", "`on`, off or auto: change a block only where two probe rounds agree (auto: on when starting from a CIDRDB)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -78,7 +80,14 @@ func runProbe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		InPath: cmp.Or(*in, cfg.CIDRDB), OutPath: *out, ObservationsPath: *obs, ReportPath: *report,
 		SignalPaths: signalPaths(*signals, cfg), Locator: geo, NewRound: *newRound, NoProbe: *noProbe,
 	}
-	rc.Hysteresis = rc.InPath != ""
+	switch *hyst {
+	case "auto":
+		rc.Hysteresis = rc.InPath != ""
+	case "on", "off":
+		rc.Hysteresis = *hyst == "on"
+	default:
+		return usageErrorf(fs, "-hysteresis must be on, off or auto")
+	}
 	if rc.InPath == "" {
 		if rc.Start, err = cidrdb.BuildFromGeo(cfg.GeoIP.City, cfg.GeoIP.ISP, cidrdb.BuildOptions{}); err != nil {
 			return err
