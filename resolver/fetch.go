@@ -24,7 +24,8 @@ func (r *Resolver) fetch(ctx context.Context, req *request, key cache.Key) (fetc
 	ch := r.group.DoChan(req.flight(key), func() (any, error) {
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.RequestTimeout)
 		defer cancel()
-		return r.exchangeAndStore(fctx, req, key)
+		r.budget.allow(KindMiss) // a client's miss always goes; it only holds background work back
+		return r.exchangeAndStore(fctx, req, key, KindMiss)
 	})
 	select {
 	case res := <-ch:
@@ -39,16 +40,21 @@ func (r *Resolver) fetch(ctx context.Context, req *request, key cache.Key) (fetc
 
 // refreshAsync refetches key in the background, at most once at a time per key and within the
 // refresh bound; when the bound is full the refresh is skipped (the next request tries again).
-func (r *Resolver) refreshAsync(req *request, key cache.Key, kind string) {
+func (r *Resolver) refreshAsync(req *request, key cache.Key, kind Kind) {
 	fk := req.flight(key)
 	if _, running := r.inflight.LoadOrStore(fk, struct{}{}); running {
+		return
+	}
+	if !r.budget.allow(kind) {
+		r.inflight.Delete(fk)
+		r.metrics.refreshes.WithLabelValues(kind.String(), "over_budget").Inc()
 		return
 	}
 	select {
 	case r.sem <- struct{}{}:
 	default:
 		r.inflight.Delete(fk)
-		r.metrics.refreshes.WithLabelValues(kind, "skipped").Inc()
+		r.metrics.refreshes.WithLabelValues(kind.String(), "skipped").Inc()
 		return
 	}
 	r.wg.Add(1)
@@ -57,20 +63,20 @@ func (r *Resolver) refreshAsync(req *request, key cache.Key, kind string) {
 		defer func() { <-r.sem; r.inflight.Delete(fk) }()
 		ctx, cancel := context.WithTimeout(r.ctx, r.cfg.RequestTimeout)
 		defer cancel()
-		_, err, _ := r.group.Do(fk, func() (any, error) { return r.exchangeAndStore(ctx, req, key) })
+		_, err, _ := r.group.Do(fk, func() (any, error) { return r.exchangeAndStore(ctx, req, key, kind) })
 		result := "ok"
 		if err != nil {
 			result = "error"
 			r.cfg.Logger.Debug("refresh failed", "name", req.name, "scope", key.Scope, "err", err)
 		}
-		r.metrics.refreshes.WithLabelValues(kind, result).Inc()
+		r.metrics.refreshes.WithLabelValues(kind.String(), result).Inc()
 	}()
 }
 
 // exchangeAndStore asks upstream for req and stores the answer under the key its ECS scope calls for.
 // When every node fails it remembers the failure briefly under key, unless an answer is cached there
 // (that one is kept for serve-stale).
-func (r *Resolver) exchangeAndStore(ctx context.Context, req *request, key cache.Key) (fetched, error) {
+func (r *Resolver) exchangeAndStore(ctx context.Context, req *request, key cache.Key, kind Kind) (fetched, error) {
 	var src netip.Prefix
 	if req.rule.Tier != cache.TierGlobal {
 		src = ecsSource(req.client)
@@ -92,6 +98,9 @@ func (r *Resolver) exchangeAndStore(ctx context.Context, req *request, key cache
 	}
 	storeKey := r.placement(req, key, p, src, &e)
 	r.cache.Set(storeKey, e)
+	if kind != KindPrefetch && storeKey.Tier == cache.TierSubnet {
+		r.prefetchSiblings(req, e)
+	}
 	return fetched{key: storeKey, entry: e}, nil
 }
 

@@ -31,6 +31,7 @@ func (r *Resolver) Resolve(ctx context.Context, q Query) (Answer, error) {
 		req.loc = r.cfg.Locator.Locate(client)
 	}
 	key, e, res, haveEntry := r.lookup(req)
+	r.track(req, key)
 	now := r.cfg.Now()
 	switch res {
 	case cache.Hit:
@@ -39,13 +40,13 @@ func (r *Resolver) Resolve(ctx context.Context, q Query) (Answer, error) {
 		}
 		// In the last tenth of its TTL: answer now, refresh after responding.
 		if e.Remaining(now)*refreshShare <= e.TTL {
-			r.refreshAsync(req, key, "passive")
+			r.refreshAsync(req, key, KindPassive)
 		}
 		return r.answer(req, key, e, e.Remaining(now), "hit"), nil
 	case cache.Stale:
 		// Expired within the refresh grace: serve-then-refresh, with a small TTL so the app asks again soon.
 		if e.Rcode != dns.RcodeServerFailure {
-			r.refreshAsync(req, key, "passive")
+			r.refreshAsync(req, key, KindPassive)
 			return r.answer(req, key, e, r.ttlSeconds(r.cfg.MinTTL), "stale"), nil
 		}
 	}

@@ -60,6 +60,20 @@ type Config struct {
 	RequestTimeout  time.Duration // a whole upstream fetch, all attempts; default 3s
 	MaxRefreshes    int           // concurrent background refreshes; default 64
 
+	// UpstreamQPS is the budget of queries a second everything sends upstream: client misses
+	// always go, active refresh, passive refresh and prefetch only while enough is left (in that
+	// order). 0: unlimited (the default).
+	UpstreamQPS float64
+	// PrefetchSiblings is how many sibling blocks (same country, city, ISP; nearest by address)
+	// are refreshed along with a subnet-tier answer fetched upstream, if clients asked for them
+	// lately. Default 4; negative disables sibling prefetch.
+	PrefetchSiblings int
+	// TrackKeys bounds how many recently asked keys are remembered for active refresh and sibling
+	// prefetch. Default 100000.
+	TrackKeys int
+	// SweepInterval is how often hot keys are checked for active refresh. Default 1s.
+	SweepInterval time.Duration
+
 	Registerer prometheus.Registerer // nil: metrics not registered
 	Logger     *slog.Logger          // nil: discard
 	Now        func() time.Time      // default time.Now
@@ -81,6 +95,13 @@ func (c *Config) setDefaults() {
 	if c.MaxRefreshes == 0 {
 		c.MaxRefreshes = 64
 	}
+	if c.PrefetchSiblings == 0 {
+		c.PrefetchSiblings = 4
+	}
+	if c.TrackKeys == 0 {
+		c.TrackKeys = 100_000
+	}
+	def(&c.SweepInterval, time.Second)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -120,11 +141,14 @@ type Resolver struct {
 	metrics *metrics
 	group   singleflight.Group
 
+	budget   *budget
+	recent   *recent       // keys asked lately, for active refresh and sibling prefetch
 	inflight sync.Map      // flight keys of background refreshes running now
 	sem      chan struct{} // bounds background refreshes
 	ctx      context.Context
 	cancel   context.CancelFunc
-	wg       sync.WaitGroup
+	wg       sync.WaitGroup // background refreshes
+	loops    sync.WaitGroup // the refresher
 }
 
 // New validates cfg and builds a Resolver. Close stops its background work.
@@ -139,7 +163,7 @@ func New(cfg Config) (*Resolver, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Resolver{
+	r := &Resolver{
 		cfg:     cfg,
 		pool:    p,
 		cache:   cfg.Cache,
@@ -147,12 +171,21 @@ func New(cfg Config) (*Resolver, error) {
 		sem:     make(chan struct{}, cfg.MaxRefreshes),
 		ctx:     ctx,
 		cancel:  cancel,
-	}, nil
+		budget:  newBudget(cfg.UpstreamQPS, cfg.Now),
+		recent:  newRecent(cfg.TrackKeys),
+	}
+	r.loops.Add(1)
+	go func() {
+		defer r.loops.Done()
+		r.runRefresher(ctx, cfg.SweepInterval)
+	}()
+	return r, nil
 }
 
 // Close cancels background refreshes and waits for them to end.
 func (r *Resolver) Close() error {
 	r.cancel()
+	r.loops.Wait()
 	r.wg.Wait()
 	return nil
 }

@@ -1,0 +1,105 @@
+package resolver
+
+import (
+	"math/rand/v2"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/httpdns/httpdns/cache"
+	"github.com/httpdns/httpdns/cidrdb"
+)
+
+// recent remembers the subnet-tier and active-refresh keys clients asked for lately, with a
+// client of each, because ristretto cannot list its keys: active refresh walks it to refresh hot
+// answers before they expire, and sibling prefetch asks it which neighbouring blocks are in use.
+// It is bounded: at most max keys, and keys not asked for a few TTLs are dropped.
+type recent struct {
+	max int
+
+	mu    sync.Mutex
+	items map[cache.Key]*recentKey
+}
+
+// recentKey is one tracked key.
+type recentKey struct {
+	req        request   // a client's request for the key (its client locates the part refreshed)
+	asked      time.Time // last asked by a client
+	refreshAt  float64   // share of the TTL at which active refresh fires, 0.8–0.9, fixed per key
+	prefetched time.Time // last refreshed as a sibling
+}
+
+func newRecent(max int) *recent {
+	return &recent{max: max, items: make(map[cache.Key]*recentKey)}
+}
+
+// touch records that a client asked for key. A new key is not tracked while the table is full.
+func (t *recent) touch(key cache.Key, req *request, now time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if it, ok := t.items[key]; ok {
+		it.asked = now
+		it.req = *req
+		return
+	}
+	if len(t.items) >= t.max {
+		return
+	}
+	t.items[key] = &recentKey{req: *req, asked: now, refreshAt: 0.8 + 0.1*rand.Float64()}
+}
+
+// get returns a copy of the tracked key, if any.
+func (t *recent) get(key cache.Key) (recentKey, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	it, ok := t.items[key]
+	if !ok {
+		return recentKey{}, false
+	}
+	return *it, true
+}
+
+// markPrefetched records a sibling refresh of key at now, unless one happened within ttl; it
+// reports whether the caller may go ahead.
+func (t *recent) markPrefetched(key cache.Key, now time.Time, ttl time.Duration) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	it, ok := t.items[key]
+	if !ok || now.Sub(it.prefetched) < ttl {
+		return false
+	}
+	it.prefetched = now
+	return true
+}
+
+// snapshot copies the table for a sweep, so refreshes are started without holding the lock.
+func (t *recent) snapshot() map[cache.Key]recentKey {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make(map[cache.Key]recentKey, len(t.items))
+	for k, it := range t.items {
+		out[k] = *it
+	}
+	return out
+}
+
+// drop forgets key if it was not asked after asked.
+func (t *recent) drop(key cache.Key, asked time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if it, ok := t.items[key]; ok && !it.asked.After(asked) {
+		delete(t.items, key)
+	}
+}
+
+// len is the number of tracked keys.
+func (t *recent) len() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.items)
+}
+
+// siblingLocator is a Locator that also knows a block's siblings (*cidrdb.DB and *cidrdb.Live).
+type siblingLocator interface {
+	Siblings(loc cidrdb.Location, k int) []netip.Prefix
+}

@@ -1,0 +1,91 @@
+package resolver
+
+import (
+	"context"
+	"time"
+
+	"github.com/httpdns/httpdns/cache"
+	"github.com/miekg/dns"
+)
+
+// coldTTLs is how many TTLs a key may go unasked before it stops being tracked ("hot" means asked
+// within the last few TTLs).
+const coldTTLs = 3
+
+// minColdAfter keeps keys with very short TTLs tracked for a while anyway.
+const minColdAfter = time.Minute
+
+// track records a client's request for sibling prefetch (subnet tier) and active refresh (active
+// rules). Other requests are not tracked.
+func (r *Resolver) track(req *request, key cache.Key) {
+	if r.recent == nil || (req.rule.Refresh != RefreshActive && key.Tier != cache.TierSubnet) || key.Tier == cache.TierGlobal {
+		return
+	}
+	r.recent.touch(key, req, r.cfg.Now())
+}
+
+// runRefresher sweeps the tracked keys every interval until ctx ends.
+func (r *Resolver) runRefresher(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			r.sweep()
+		}
+	}
+}
+
+// sweep drops keys that went cold and refreshes the hot keys of active rules that reached their
+// refresh point (80–90% of the TTL, jittered per key so refreshes don't synchronise), so their
+// next request hits. It is the active refresh of DESIGN.md §1.4.
+func (r *Resolver) sweep() {
+	now := r.cfg.Now()
+	for key, it := range r.recent.snapshot() {
+		e, ok := r.cache.Peek(key)
+		ttl := minColdAfter
+		if ok && e.TTL > 0 {
+			ttl = max(time.Duration(e.TTL)*time.Second*coldTTLs, minColdAfter)
+		}
+		if now.Sub(it.asked) > ttl {
+			r.recent.drop(key, it.asked)
+			continue
+		}
+		if it.req.rule.Refresh != RefreshActive || (ok && e.Rcode == rcodeSplit) {
+			continue
+		}
+		if !ok || now.Sub(e.Fetched).Seconds() >= it.refreshAt*float64(e.TTL) {
+			req := it.req
+			r.refreshAsync(&req, key, KindActive)
+		}
+	}
+}
+
+// prefetchSiblings refreshes up to PrefetchSiblings blocks next to req's (same country, city and
+// ISP, nearest by address) that clients asked for lately and whose answer is missing or past half
+// its TTL, each at most once per TTL (DESIGN.md §1.5), so their next request hits.
+func (r *Resolver) prefetchSiblings(req *request, e cache.Entry) {
+	sl, ok := r.cfg.Locator.(siblingLocator)
+	if !ok || r.cfg.PrefetchSiblings <= 0 || req.rule.Tier != cache.TierSubnet || e.Rcode != dns.RcodeSuccess {
+		return
+	}
+	now := r.cfg.Now()
+	for _, block := range sl.Siblings(req.loc, r.cfg.PrefetchSiblings) {
+		key := cache.Key{Name: req.name, Qtype: req.qtype, Tier: cache.TierSubnet, Scope: block.String()}
+		it, tracked := r.recent.get(key)
+		if !tracked {
+			continue
+		}
+		cur, cached := r.cache.Peek(key)
+		if cached && (cur.Rcode == rcodeSplit || cur.Remaining(now)*2 > cur.TTL) {
+			continue
+		}
+		if !r.recent.markPrefetched(key, now, time.Duration(e.TTL)*time.Second) {
+			continue
+		}
+		sib := it.req
+		r.refreshAsync(&sib, key, KindPrefetch)
+	}
+}
