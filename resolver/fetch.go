@@ -98,6 +98,7 @@ func (r *Resolver) exchangeAndStore(ctx context.Context, req *request, key cache
 	}
 	storeKey := r.placement(req, key, p, src, &e)
 	r.cache.Set(storeKey, e)
+	r.recent.fetched(storeKey)
 	if kind != KindPrefetch && storeKey.Tier == cache.TierSubnet {
 		r.prefetchSiblings(req, e)
 	}

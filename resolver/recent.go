@@ -25,6 +25,7 @@ type recent struct {
 type recentKey struct {
 	req        request   // a client's request for the key (its client locates the part refreshed)
 	asked      time.Time // last asked by a client
+	asks       int       // times asked since the key was last fetched upstream
 	refreshAt  float64   // share of the TTL at which active refresh fires, 0.8–0.9, fixed per key
 	prefetched time.Time // last refreshed as a sibling
 }
@@ -39,13 +40,23 @@ func (t *recent) touch(key cache.Key, req *request, now time.Time) {
 	defer t.mu.Unlock()
 	if it, ok := t.items[key]; ok {
 		it.asked = now
+		it.asks++
 		it.req = *req
 		return
 	}
 	if len(t.items) >= t.max {
 		return
 	}
-	t.items[key] = &recentKey{req: *req, asked: now, refreshAt: 0.8 + 0.1*rand.Float64()}
+	t.items[key] = &recentKey{req: *req, asked: now, asks: 1, refreshAt: 0.8 + 0.1*rand.Float64()}
+}
+
+// fetched records that key was just fetched upstream: its demand is counted afresh.
+func (t *recent) fetched(key cache.Key) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if it, ok := t.items[key]; ok {
+		it.asks = 0
+	}
 }
 
 // get returns a copy of the tracked key, if any.

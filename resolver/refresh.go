@@ -33,15 +33,19 @@ func (r *Resolver) runRefresher(ctx context.Context, interval time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			r.sweep()
+			r.Sweep()
 		}
 	}
 }
 
-// sweep drops keys that went cold and refreshes the hot keys of active rules that reached their
+// Sweep drops keys that went cold and refreshes the hot keys of active rules that reached their
 // refresh point (80–90% of the TTL, jittered per key so refreshes don't synchronise), so their
-// next request hits. It is the active refresh of DESIGN.md §1.4.
-func (r *Resolver) sweep() {
+// next request hits. It is the active refresh of DESIGN.md §1.4. A key is hot enough to refresh when
+// clients asked for it at least ActiveMinAsks times since it was last fetched: a key asked more
+// than once a TTL costs one upstream query a TTL anyway, and refreshing it ahead only turns its
+// miss into a hit; a key asked less often would cost more refreshed than missed.
+// The background loop calls it every SweepInterval; a simulation on a fake clock calls it itself.
+func (r *Resolver) Sweep() {
 	now := r.cfg.Now()
 	for key, it := range r.recent.snapshot() {
 		e, ok := r.cache.Peek(key)
@@ -53,7 +57,7 @@ func (r *Resolver) sweep() {
 			r.recent.drop(key, it.asked)
 			continue
 		}
-		if it.req.rule.Refresh != RefreshActive || (ok && e.Rcode == rcodeSplit) {
+		if it.req.rule.Refresh != RefreshActive || (ok && e.Rcode == rcodeSplit) || it.asks < r.cfg.ActiveMinAsks {
 			continue
 		}
 		if !ok || now.Sub(e.Fetched).Seconds() >= it.refreshAt*float64(e.TTL) {
@@ -75,8 +79,8 @@ func (r *Resolver) prefetchSiblings(req *request, e cache.Entry) {
 	for _, block := range sl.Siblings(req.loc, r.cfg.PrefetchSiblings) {
 		key := cache.Key{Name: req.name, Qtype: req.qtype, Tier: cache.TierSubnet, Scope: block.String()}
 		it, tracked := r.recent.get(key)
-		if !tracked {
-			continue
+		if !tracked || it.asks == 0 {
+			continue // not asked since its last fetch: no demand to prefetch for
 		}
 		cur, cached := r.cache.Peek(key)
 		if cached && (cur.Rcode == rcodeSplit || cur.Remaining(now)*2 > cur.TTL) {

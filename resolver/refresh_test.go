@@ -8,6 +8,18 @@ import (
 	"github.com/httpdns/httpdns/cache"
 )
 
+func TestActiveRefreshSkipsKeysWithoutDemand(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{whitelist: "img.cdn-a.test subnet active\n"})
+	resolve(t, e, "img.cdn-a.test", TypeA, e.clientOf(t, 4, 4)) // asked once: its own fetch
+	e.clock.Advance(280 * time.Second)
+	e.r.Sweep()
+	e.settle()
+	if q := e.queries("img.cdn-a.test"); q != 1 {
+		t.Errorf("a key asked once a TTL was refreshed ahead: %d queries", q)
+	}
+}
+
 func TestActiveRefreshBeforeExpiryUntilCold(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{whitelist: "img.cdn-a.test subnet active\n"})
@@ -16,14 +28,16 @@ func TestActiveRefreshBeforeExpiryUntilCold(t *testing.T) {
 	resolve(t, e, name, TypeA, c)
 	key := cache.Key{Name: name, Qtype: TypeA, Tier: cache.TierSubnet, Scope: netip.PrefixFrom(c, 24).Masked().String()}
 
+	resolve(t, e, name, TypeA, c) // demand: asked twice since the fetch
+	resolve(t, e, name, TypeA, c)
 	e.clock.Advance(230 * time.Second) // 77% of the TTL: not yet
-	e.r.sweep()
+	e.r.Sweep()
 	e.settle()
 	if q := e.queries(name); q != 1 {
 		t.Fatalf("refreshed at 77%% of the TTL: %d queries", q)
 	}
 	e.clock.Advance(41 * time.Second) // 90.3%: past every key's 80–90% refresh point
-	e.r.sweep()
+	e.r.Sweep()
 	e.settle()
 	if q := e.queries(name); q != 2 {
 		t.Fatalf("no active refresh at 90%% of the TTL: %d queries", q)
@@ -31,20 +45,22 @@ func TestActiveRefreshBeforeExpiryUntilCold(t *testing.T) {
 	if got, ok := e.cache.Peek(key); !ok || !got.Fetched.Equal(e.clock.Now()) {
 		t.Fatalf("entry not refreshed: %+v", got)
 	}
-	// The client keeps asking: every TTL it is refreshed ahead of expiry and always hits.
+	// The client keeps asking twice a TTL: every TTL it is refreshed ahead of expiry and always hits.
 	for range 3 {
-		e.clock.Advance(275 * time.Second)
-		e.r.sweep()
-		e.settle()
-		if a := resolve(t, e, name, TypeA, c); a.Source != "hit" {
-			t.Fatalf("an actively refreshed key missed: %+v", a)
+		for range 2 {
+			e.clock.Advance(137 * time.Second)
+			e.r.Sweep()
+			e.settle()
+			if a := resolve(t, e, name, TypeA, c); a.Source != "hit" {
+				t.Fatalf("an actively refreshed key missed: %+v", a)
+			}
 		}
 	}
 	before := e.queries(name)
 	// Nobody asks any more: after a few TTLs the key is cold, dropped and no longer refreshed.
 	for range 8 {
 		e.clock.Advance(275 * time.Second)
-		e.r.sweep()
+		e.r.Sweep()
 		e.settle()
 	}
 	if e.r.recent.len() != 0 {
@@ -55,7 +71,7 @@ func TestActiveRefreshBeforeExpiryUntilCold(t *testing.T) {
 		t.Errorf("a cold key was refreshed %d more times", after-before)
 	}
 	e.clock.Advance(time.Hour)
-	e.r.sweep()
+	e.r.Sweep()
 	e.settle()
 	if q := e.queries(name); q != after {
 		t.Errorf("refreshes went on after the key was dropped: %d -> %d", after, q)
@@ -67,7 +83,7 @@ func TestPassiveNamesAreNotActivelyRefreshed(t *testing.T) {
 	e := newEnv(t, envOptions{whitelist: "img.cdn-a.test subnet passive\n"})
 	resolve(t, e, "img.cdn-a.test", TypeA, e.clientOf(t, 4, 4))
 	e.clock.Advance(290 * time.Second)
-	e.r.sweep()
+	e.r.Sweep()
 	e.settle()
 	if q := e.queries("img.cdn-a.test"); q != 1 {
 		t.Errorf("a passive name was refreshed in the background: %d queries", q)
@@ -97,10 +113,12 @@ func TestSiblingPrefetchOncePerTTL(t *testing.T) {
 	a, b := neighbours(t, e)
 	resolve(t, e, name, TypeA, a)
 	resolve(t, e, name, TypeA, b)
+	e.clock.Advance(10 * time.Second)
+	resolve(t, e, name, TypeA, b) // B in demand since its fetch
 	keyB := cache.Key{Name: name, Qtype: TypeA, Tier: cache.TierSubnet, Scope: netip.PrefixFrom(b, 24).Masked().String()}
 
 	// A's answer expires and is fetched again; B is past half its TTL, so it is prefetched with it.
-	e.clock.Advance(200 * time.Second)
+	e.clock.Advance(190 * time.Second)
 	resolve(t, e, name, TypeA, a)
 	e.settle()
 	if q := e.queries(name); q != 4 {
@@ -112,6 +130,7 @@ func TestSiblingPrefetchOncePerTTL(t *testing.T) {
 	if got := resolve(t, e, name, TypeA, b); got.Source != "hit" {
 		t.Errorf("the prefetched sibling missed: %+v", got)
 	}
+	resolve(t, e, name, TypeA, b) // B in demand again
 	// Within the same TTL another fetch next door does not prefetch B again, even once B is past
 	// half its TTL again.
 	e.clock.Advance(70 * time.Second)

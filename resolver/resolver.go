@@ -68,6 +68,9 @@ type Config struct {
 	// are refreshed along with a subnet-tier answer fetched upstream, if clients asked for them
 	// lately. Default 4; negative disables sibling prefetch.
 	PrefetchSiblings int
+	// ActiveMinAsks is how many times clients must have asked for a key of an active rule since
+	// it was last fetched for active refresh to refresh it ahead of expiry. Default 2.
+	ActiveMinAsks int
 	// TrackKeys bounds how many recently asked keys are remembered for active refresh and sibling
 	// prefetch. Default 100000.
 	TrackKeys int
@@ -97,6 +100,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.PrefetchSiblings == 0 {
 		c.PrefetchSiblings = 4
+	}
+	if c.ActiveMinAsks == 0 {
+		c.ActiveMinAsks = 2
 	}
 	if c.TrackKeys == 0 {
 		c.TrackKeys = 100_000

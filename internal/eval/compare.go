@@ -9,13 +9,25 @@ import (
 )
 
 // Designs are the caches the comparison runs: the classic city+ISP cache, a fixed /24 subnet cache,
-// and the learnt adaptive-subnet library (learnt is its CIDRDB path).
+// and the learnt adaptive-subnet library (learnt is its CIDRDB path), all with passive refresh.
 func Designs(learnt string) []Cache {
 	return []Cache{
 		{Name: "city+ISP", DefaultTier: cache.TierCityISP},
 		{Name: "fixed /24", DefaultTier: cache.TierSubnet},
 		{Name: "learnt CIDRDB", DefaultTier: cache.TierSubnet, CIDRDB: learnt},
 	}
+}
+
+// RefreshDesigns add to Designs the learnt library with active refresh, with sibling prefetch, and
+// the recommended configuration: learnt CIDRDB, tiers per domain (CDN names subnet with active
+// refresh, global names global, the rest city+ISP), active refresh and prefetch.
+func RefreshDesigns(learnt string, e *Env) []Cache {
+	all := "*.test subnet active\n"
+	return append(Designs(learnt),
+		Cache{Name: "learnt + active refresh", DefaultTier: cache.TierSubnet, CIDRDB: learnt, Whitelist: all},
+		Cache{Name: "learnt + prefetch", DefaultTier: cache.TierSubnet, CIDRDB: learnt, Prefetch: 4},
+		Cache{Name: "recommended", DefaultTier: cache.TierCityISP, CIDRDB: learnt, Prefetch: 4, Whitelist: e.Whitelist()},
+	)
 }
 
 // Compare runs the workload through every design, in order.

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -203,6 +204,8 @@ type Cache struct {
 	Whitelist string
 	// CIDRDB is the path of a CIDRDB, "" for /24 blocks.
 	CIDRDB string
+	// Prefetch is how many sibling blocks are refreshed with a fetched answer; 0 for none.
+	Prefetch int
 }
 
 // Result is one row of the comparison.
@@ -246,7 +249,12 @@ func Run(ctx context.Context, e *Env, c Cache, w Workload) (Result, error) {
 		return Result{}, err
 	}
 	defer ch.Close()
+	prefetch := c.Prefetch
+	if prefetch == 0 {
+		prefetch = -1
+	}
 	r, err := resolver.New(resolver.Config{Upstreams: e.upstreams(), Locator: db, Cache: ch, Policy: wl,
+		PrefetchSiblings: prefetch, SweepInterval: 24 * time.Hour, // swept on the simulated clock below
 		Now: clk.Now, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		return Result{}, err
@@ -254,8 +262,13 @@ func Run(ctx context.Context, e *Env, c Cache, w Workload) (Result, error) {
 	before := e.queries()
 	res := Result{Name: c.Name}
 	hits := 0
+	nextSweep := time.Duration(0)
 	for _, q := range w.requests(e.World, e.Names()) {
 		clk.set(start.Add(q.at))
+		if q.at >= nextSweep { // active refresh checks once a simulated second
+			r.Sweep()
+			nextSweep = q.at + time.Second
+		}
 		a, err := r.Resolve(ctx, resolver.Query{Name: q.name, Qtype: resolver.TypeA, Client: q.client})
 		if err != nil {
 			r.Close()
@@ -279,4 +292,19 @@ func Run(ctx context.Context, e *Env, c Cache, w Workload) (Result, error) {
 	res.HitRatio = float64(hits) / n
 	res.UpstreamPer1k = float64(e.queries()-before) * 1000 / n
 	return res, nil
+}
+
+// Whitelist is the recommended whitelist for the world: its CDN names and their alias in the subnet
+// tier with active refresh, its global names in the global tier.
+func (e *Env) Whitelist() string {
+	var b strings.Builder
+	for _, d := range e.World.Domains() {
+		switch d.Kind {
+		case cdnsim.KindGlobal:
+			b.WriteString(d.Name + " global\n")
+		default:
+			b.WriteString(d.Name + " subnet active\n")
+		}
+	}
+	return b.String()
 }

@@ -52,7 +52,7 @@ func run() error {
 		return fmt.Errorf("learning the CIDRDB: %w", err)
 	}
 	fmt.Printf("learnt CIDRDB: %d blocks from %d /24s\n\n", rep.BlocksAfter, rep.BlocksBefore)
-	results, err := eval.Compare(ctx, env, eval.Designs(learnt), w)
+	results, err := eval.Compare(ctx, env, eval.RefreshDesigns(learnt, env), w)
 	if err != nil {
 		return err
 	}
