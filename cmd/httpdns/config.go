@@ -57,6 +57,12 @@ type Config struct {
 	Cache CacheConfig `yaml:"cache"`
 	// TTL clamps the TTLs of answers.
 	TTL TTLConfig `yaml:"ttl"`
+	// UpstreamQPS is the budget of queries a second sent upstream, shared by client misses, active
+	// refresh, passive refresh and sibling prefetch in that priority: a client's miss always goes,
+	// background work only while enough budget is left. Default 0: unlimited.
+	UpstreamQPS float64 `yaml:"upstream_qps"`
+	// Refresh tunes active refresh and sibling prefetch.
+	Refresh RefreshConfig `yaml:"refresh"`
 	// TrustedProxies are the CIDRs or addresses whose X-Forwarded-For header is believed.
 	// Default none: the client is always the connection's address.
 	TrustedProxies []string `yaml:"trusted_proxies"`
@@ -104,6 +110,20 @@ type TTLConfig struct {
 	ServFail Duration `yaml:"servfail"`
 }
 
+// RefreshConfig tunes the background work that keeps hot answers warm.
+type RefreshConfig struct {
+	// PrefetchSiblings is how many sibling blocks (same country, city and ISP, nearest by address)
+	// are refreshed with a subnet-tier answer fetched upstream, when clients asked for them since
+	// their last fetch; each at most once per TTL. 0 disables prefetch. Default 4.
+	PrefetchSiblings int `yaml:"prefetch_siblings"`
+	// ActiveMinAsks is how often a key of an `active` whitelist rule must have been asked since its
+	// last fetch to be refreshed ahead of expiry (at 80–90% of its TTL). Default 2.
+	ActiveMinAsks int `yaml:"active_min_asks"`
+	// TrackKeys bounds the recently asked keys remembered for active refresh and prefetch.
+	// Default 100000.
+	TrackKeys int `yaml:"track_keys"`
+}
+
 // TimeoutsConfig bounds the time spent on requests and on shutdown.
 type TimeoutsConfig struct {
 	// Request is the deadline of one whole HTTP request, every upstream attempt included.
@@ -134,6 +154,7 @@ func defaultConfig() *Config {
 			ServFail:    Duration(5 * time.Second),
 		},
 		BatchLimit: 10,
+		Refresh:    RefreshConfig{PrefetchSiblings: 4, ActiveMinAsks: 2, TrackKeys: 100_000},
 		Timeouts: TimeoutsConfig{
 			Request:  Duration(3 * time.Second),
 			Upstream: Duration(800 * time.Millisecond),

@@ -31,6 +31,18 @@ func (c *Config) validate() problems {
 	p.required("geoip.city", c.GeoIP.City)
 	p.required("geoip.isp", c.GeoIP.ISP)
 	p.notNegative("cidrdb_watch", c.CIDRDBWatch)
+	if c.UpstreamQPS < 0 {
+		p.add("upstream_qps", "must not be negative")
+	}
+	if c.Refresh.PrefetchSiblings < 0 || c.Refresh.PrefetchSiblings > 64 {
+		p.add("refresh.prefetch_siblings", "%d is not in 0..64", c.Refresh.PrefetchSiblings)
+	}
+	if c.Refresh.ActiveMinAsks < 1 {
+		p.add("refresh.active_min_asks", "must be at least 1")
+	}
+	if c.Refresh.TrackKeys < 1 {
+		p.add("refresh.track_keys", "must be at least 1")
+	}
 	if c.SplitLogMaxBytes < 0 {
 		p.add("split_log_max_bytes", "must not be negative")
 	}

@@ -107,19 +107,23 @@ func newService(cfg *Config, logger *slog.Logger, reg prometheus.Registerer, gat
 		return nil, fmt.Errorf("cache: %w", err)
 	}
 	s.resolver, err = resolver.New(resolver.Config{
-		Upstreams:       cfg.Upstreams,
-		Locator:         s.db,
-		Cache:           s.cache,
-		Policy:          wl,
-		Splits:          splits,
-		MinTTL:          time.Duration(cfg.TTL.Min),
-		MaxTTL:          time.Duration(cfg.TTL.Max),
-		NegativeMaxTTL:  time.Duration(cfg.TTL.NegativeMax),
-		ServfailTTL:     time.Duration(cfg.TTL.ServFail),
-		UpstreamTimeout: time.Duration(cfg.Timeouts.Upstream),
-		RequestTimeout:  time.Duration(cfg.Timeouts.Request),
-		Registerer:      reg,
-		Logger:          logger,
+		Upstreams:        cfg.Upstreams,
+		Locator:          s.db,
+		Cache:            s.cache,
+		Policy:           wl,
+		Splits:           splits,
+		MinTTL:           time.Duration(cfg.TTL.Min),
+		MaxTTL:           time.Duration(cfg.TTL.Max),
+		NegativeMaxTTL:   time.Duration(cfg.TTL.NegativeMax),
+		ServfailTTL:      time.Duration(cfg.TTL.ServFail),
+		UpstreamTimeout:  time.Duration(cfg.Timeouts.Upstream),
+		RequestTimeout:   time.Duration(cfg.Timeouts.Request),
+		UpstreamQPS:      cfg.UpstreamQPS,
+		PrefetchSiblings: prefetchSiblings(cfg.Refresh.PrefetchSiblings),
+		ActiveMinAsks:    cfg.Refresh.ActiveMinAsks,
+		TrackKeys:        cfg.Refresh.TrackKeys,
+		Registerer:       reg,
+		Logger:           logger,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("resolver: %w", err)
@@ -241,4 +245,12 @@ func watchCIDRDB(ctx context.Context, db *cidrdb.Live, hup <-chan os.Signal, int
 			}
 		}
 	}
+}
+
+// prefetchSiblings maps the config's "0 disables" to the resolver's "negative disables".
+func prefetchSiblings(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }
