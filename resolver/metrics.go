@@ -20,7 +20,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		upstreamQueries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "httpdns_upstream_queries_total",
-			Help: "Upstream DNS attempts by node and result (ok, servfail, refused, timeout, truncated, bad_reply, error).",
+			Help: "Upstream DNS attempts by node and result (ok, servfail, refused, timeout, truncated, bad_reply, error, cancelled).",
 		}, []string{"node", "result"}),
 		upstreamDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "httpdns_upstream_duration_seconds",

@@ -77,6 +77,13 @@ type Config struct {
 	// SweepInterval is how often hot keys are checked for active refresh. Default 1s.
 	SweepInterval time.Duration
 
+	// Upstream health and hedging (health.go, hedge.go).
+	HealthCheckInterval time.Duration // active checks of ejected nodes and of nodes late for a hedge; default 2s
+	HealthCheckName     string        // name the checks ask, type NS; any reply proves a node alive; default "."
+	HedgeMin            time.Duration // least wait before asking a second node; default 2ms; negative: never hedge
+	EjectErrorRate      float64       // share of failed recent attempts (≥10 in 30s) that ejects a node; default 0.5
+	SlowFactor          float64       // latency EWMA over this × the others' median (and 50ms) ejects; default 4
+
 	Registerer prometheus.Registerer // nil: metrics not registered
 	Logger     *slog.Logger          // nil: discard
 	Now        func() time.Time      // default time.Now
@@ -114,6 +121,7 @@ func (c *Config) setDefaults() {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	c.setPoolDefaults()
 }
 
 func (c *Config) validate() error {
@@ -136,6 +144,7 @@ func (c *Config) validate() error {
 	if c.UpstreamTimeout < 0 || c.RequestTimeout < 0 || c.NegativeMaxTTL < 0 || c.ServfailTTL < 0 {
 		errs = append(errs, errors.New("timeouts and TTLs must not be negative"))
 	}
+	errs = append(errs, c.validatePool())
 	return errors.Join(errs...)
 }
 
@@ -164,7 +173,7 @@ func New(cfg Config) (*Resolver, error) {
 		return nil, err
 	}
 	m := newMetrics(cfg.Registerer)
-	p, err := newPool(cfg.Upstreams, cfg.UpstreamTimeout, m)
+	p, err := newPool(cfg.poolConfig(), m)
 	if err != nil {
 		return nil, err
 	}
@@ -193,5 +202,6 @@ func (r *Resolver) Close() error {
 	r.cancel()
 	r.loops.Wait()
 	r.wg.Wait()
+	r.pool.close()
 	return nil
 }

@@ -133,6 +133,12 @@ type TimeoutsConfig struct {
 	Upstream Duration `yaml:"upstream"`
 	// Shutdown is how long in-flight requests may drain on SIGTERM or SIGINT. Default 10s.
 	Shutdown Duration `yaml:"shutdown"`
+	// Hedge is the least wait before the same question is also sent to the next node when the
+	// chosen one hasn't answered by its recent p95 latency. 0 disables hedging. Default 2ms.
+	Hedge Duration `yaml:"hedge"`
+	// HealthCheck is how often ejected upstream nodes (and nodes that answered too late) are
+	// checked; three good checks in a row readmit a node. Default 2s.
+	HealthCheck Duration `yaml:"health_check"`
 }
 
 // defaultConfig returns a Config holding every default; the file's keys are decoded over it.
@@ -156,9 +162,11 @@ func defaultConfig() *Config {
 		BatchLimit: 10,
 		Refresh:    RefreshConfig{PrefetchSiblings: 4, ActiveMinAsks: 2, TrackKeys: 100_000},
 		Timeouts: TimeoutsConfig{
-			Request:  Duration(3 * time.Second),
-			Upstream: Duration(800 * time.Millisecond),
-			Shutdown: Duration(10 * time.Second),
+			Request:     Duration(3 * time.Second),
+			Upstream:    Duration(800 * time.Millisecond),
+			Shutdown:    Duration(10 * time.Second),
+			Hedge:       Duration(2 * time.Millisecond),
+			HealthCheck: Duration(2 * time.Second),
 		},
 		LogLevel: "info",
 	}

@@ -170,6 +170,8 @@ func (p *problems) timeouts(t TimeoutsConfig) {
 	p.positive("timeouts.request", t.Request)
 	p.positive("timeouts.upstream", t.Upstream)
 	p.notNegative("timeouts.shutdown", t.Shutdown)
+	p.notNegative("timeouts.hedge", t.Hedge)
+	p.positive("timeouts.health_check", t.HealthCheck)
 	if t.Upstream > t.Request {
 		p.add("timeouts.upstream", "must not exceed timeouts.request (%v > %v)", t.Upstream, t.Request)
 	}

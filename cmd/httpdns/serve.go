@@ -107,23 +107,25 @@ func newService(cfg *Config, logger *slog.Logger, reg prometheus.Registerer, gat
 		return nil, fmt.Errorf("cache: %w", err)
 	}
 	s.resolver, err = resolver.New(resolver.Config{
-		Upstreams:        cfg.Upstreams,
-		Locator:          s.db,
-		Cache:            s.cache,
-		Policy:           wl,
-		Splits:           splits,
-		MinTTL:           time.Duration(cfg.TTL.Min),
-		MaxTTL:           time.Duration(cfg.TTL.Max),
-		NegativeMaxTTL:   time.Duration(cfg.TTL.NegativeMax),
-		ServfailTTL:      time.Duration(cfg.TTL.ServFail),
-		UpstreamTimeout:  time.Duration(cfg.Timeouts.Upstream),
-		RequestTimeout:   time.Duration(cfg.Timeouts.Request),
-		UpstreamQPS:      cfg.UpstreamQPS,
-		PrefetchSiblings: prefetchSiblings(cfg.Refresh.PrefetchSiblings),
-		ActiveMinAsks:    cfg.Refresh.ActiveMinAsks,
-		TrackKeys:        cfg.Refresh.TrackKeys,
-		Registerer:       reg,
-		Logger:           logger,
+		Upstreams:           cfg.Upstreams,
+		Locator:             s.db,
+		Cache:               s.cache,
+		Policy:              wl,
+		Splits:              splits,
+		MinTTL:              time.Duration(cfg.TTL.Min),
+		MaxTTL:              time.Duration(cfg.TTL.Max),
+		NegativeMaxTTL:      time.Duration(cfg.TTL.NegativeMax),
+		ServfailTTL:         time.Duration(cfg.TTL.ServFail),
+		UpstreamTimeout:     time.Duration(cfg.Timeouts.Upstream),
+		RequestTimeout:      time.Duration(cfg.Timeouts.Request),
+		UpstreamQPS:         cfg.UpstreamQPS,
+		PrefetchSiblings:    prefetchSiblings(cfg.Refresh.PrefetchSiblings),
+		ActiveMinAsks:       cfg.Refresh.ActiveMinAsks,
+		TrackKeys:           cfg.Refresh.TrackKeys,
+		HedgeMin:            hedgeMin(cfg.Timeouts.Hedge),
+		HealthCheckInterval: time.Duration(cfg.Timeouts.HealthCheck),
+		Registerer:          reg,
+		Logger:              logger,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("resolver: %w", err)
@@ -253,4 +255,12 @@ func prefetchSiblings(n int) int {
 		return -1
 	}
 	return n
+}
+
+// hedgeMin maps the config's "0 disables hedging" to the resolver's "negative disables".
+func hedgeMin(d Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return time.Duration(d)
 }

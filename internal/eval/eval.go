@@ -144,10 +144,11 @@ func (e *Env) upstreams() []string {
 	return out
 }
 
+// queries counts what the servers received, health checks (questions for ".") left out.
 func (e *Env) queries() int64 {
 	var n int64
 	for _, s := range e.Servers {
-		n += s.Queries()
+		n += s.Queries() - s.QueriesFor(".")
 	}
 	return n
 }
