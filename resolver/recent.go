@@ -83,15 +83,25 @@ func (t *recent) markPrefetched(key cache.Key, now time.Time, ttl time.Duration)
 	return true
 }
 
-// snapshot copies the table for a sweep, so refreshes are started without holding the lock.
-func (t *recent) snapshot() map[cache.Key]recentKey {
+// sweepItem is what a sweep needs of a tracked key; the request is fetched only for keys refreshed.
+type sweepItem struct {
+	key       cache.Key
+	asked     time.Time
+	asks      int
+	refreshAt float64
+	active    bool
+}
+
+// snapshot lists the table for a sweep, so refreshes are started without holding the lock.
+func (t *recent) snapshot(buf []sweepItem) []sweepItem {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	out := make(map[cache.Key]recentKey, len(t.items))
+	buf = buf[:0]
 	for k, it := range t.items {
-		out[k] = *it
+		buf = append(buf, sweepItem{key: k, asked: it.asked, asks: it.asks, refreshAt: it.refreshAt,
+			active: it.req.rule.Refresh == RefreshActive})
 	}
-	return out
+	return buf
 }
 
 // drop forgets key if it was not asked after asked.

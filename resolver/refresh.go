@@ -46,23 +46,27 @@ func (r *Resolver) runRefresher(ctx context.Context, interval time.Duration) {
 // miss into a hit; a key asked less often would cost more refreshed than missed.
 // The background loop calls it every SweepInterval; a simulation on a fake clock calls it itself.
 func (r *Resolver) Sweep() {
+	r.sweepMu.Lock()
+	defer r.sweepMu.Unlock()
 	now := r.cfg.Now()
-	for key, it := range r.recent.snapshot() {
-		e, ok := r.cache.Peek(key)
+	r.sweepBuf = r.recent.snapshot(r.sweepBuf)
+	for _, it := range r.sweepBuf {
+		e, ok := r.cache.Peek(it.key)
 		ttl := minColdAfter
 		if ok && e.TTL > 0 {
 			ttl = max(time.Duration(e.TTL)*time.Second*coldTTLs, minColdAfter)
 		}
 		if now.Sub(it.asked) > ttl {
-			r.recent.drop(key, it.asked)
+			r.recent.drop(it.key, it.asked)
 			continue
 		}
-		if it.req.rule.Refresh != RefreshActive || (ok && e.Rcode == rcodeSplit) || it.asks < r.cfg.ActiveMinAsks {
+		if !it.active || (ok && e.Rcode == rcodeSplit) || it.asks < r.cfg.ActiveMinAsks {
 			continue
 		}
 		if !ok || now.Sub(e.Fetched).Seconds() >= it.refreshAt*float64(e.TTL) {
-			req := it.req
-			r.refreshAsync(&req, key, KindActive)
+			if tk, tracked := r.recent.get(it.key); tracked {
+				r.refreshAsync(&tk.req, it.key, KindActive)
+			}
 		}
 	}
 }

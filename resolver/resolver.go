@@ -158,6 +158,8 @@ type Resolver struct {
 
 	budget   *budget
 	recent   *recent       // keys asked lately, for active refresh and sibling prefetch
+	sweepMu  sync.Mutex    // one Sweep at a time
+	sweepBuf []sweepItem   // reused by Sweep
 	inflight sync.Map      // flight keys of background refreshes running now
 	sem      chan struct{} // bounds background refreshes
 	ctx      context.Context
