@@ -21,11 +21,12 @@ type fetched struct {
 // The leader runs detached from the client's context with its own deadline, so a client that gives
 // up does not fail the others; each waiter still returns as soon as its own context ends.
 func (r *Resolver) fetch(ctx context.Context, req *request, key cache.Key) (fetched, error) {
+	leader := *req // the leader may outlive this call; copying keeps req itself off the heap on hits
 	ch := r.group.DoChan(req.flight(key), func() (any, error) {
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.RequestTimeout)
 		defer cancel()
 		r.budget.allow(KindMiss) // a client's miss always goes; it only holds background work back
-		return r.exchangeAndStore(fctx, req, key, KindMiss)
+		return r.exchangeAndStore(fctx, &leader, key, KindMiss)
 	})
 	select {
 	case res := <-ch:
@@ -57,17 +58,18 @@ func (r *Resolver) refreshAsync(req *request, key cache.Key, kind Kind) {
 		r.metrics.refreshes.WithLabelValues(kind.String(), "skipped").Inc()
 		return
 	}
+	bg := *req // the refresh outlives the request
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
 		defer func() { <-r.sem; r.inflight.Delete(fk) }()
 		ctx, cancel := context.WithTimeout(r.ctx, r.cfg.RequestTimeout)
 		defer cancel()
-		_, err, _ := r.group.Do(fk, func() (any, error) { return r.exchangeAndStore(ctx, req, key, kind) })
+		_, err, _ := r.group.Do(fk, func() (any, error) { return r.exchangeAndStore(ctx, &bg, key, kind) })
 		result := "ok"
 		if err != nil {
 			result = "error"
-			r.cfg.Logger.Debug("refresh failed", "name", req.name, "scope", key.Scope, "err", err)
+			r.cfg.Logger.Debug("refresh failed", "name", bg.name, "scope", key.Scope, "err", err)
 		}
 		r.metrics.refreshes.WithLabelValues(kind.String(), result).Inc()
 	}()

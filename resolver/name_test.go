@@ -32,6 +32,10 @@ func TestCanonicalName(t *testing.T) {
 		{long + "a.com", "", false},
 		{strings.Repeat("a.", 127) + "ab", "", false},
 		{"1.2.3.4", "", false},
+		{"a.123", "", false},
+		{"123", "", false},
+		{"1a.2b.com", "1a.2b.com", true},
+		{"a.b2", "a.b2", true},
 		{"::1", "", false},
 	}
 	for _, tt := range tests {

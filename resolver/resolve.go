@@ -24,7 +24,8 @@ func (r *Resolver) Resolve(ctx context.Context, q Query) (Answer, error) {
 		return Answer{}, ErrInvalidType
 	}
 	client := q.Client.Unmap()
-	// Policy first: the tier decides what the key is made of.
+	// Policy first: the tier decides what the key is made of. req stays on the stack: fetches and
+	// refreshes that outlive this call take copies.
 	req := &request{name: name, qtype: q.Qtype, client: client, rule: r.cfg.Policy.Lookup(name)}
 	// Locate only when the key needs it; a global name serves every client the same.
 	if req.rule.Tier != cache.TierGlobal {
