@@ -15,6 +15,7 @@ import (
 type fetched struct {
 	key   cache.Key
 	entry cache.Entry
+	valid netip.Prefix // the clients the answer holds for when narrower than key's scope; zero: all of it
 }
 
 // fetch fills key from upstream. Concurrent misses for one key share one upstream query (singleflight).
@@ -33,7 +34,14 @@ func (r *Resolver) fetch(ctx context.Context, req *request, key cache.Key) (fetc
 		if res.Err != nil {
 			return fetched{}, res.Err
 		}
-		return res.Val.(fetched), nil
+		f := res.Val.(fetched)
+		// The leader's answer may hold only for the leader's part of the block: a waiter outside it
+		// asks again for its own part.
+		if f.valid.IsValid() && !f.valid.Contains(req.client) && !req.part {
+			req.part = true
+			return r.fetch(ctx, req, key)
+		}
+		return f, nil
 	case <-ctx.Done():
 		return fetched{}, ctx.Err()
 	}
@@ -42,13 +50,13 @@ func (r *Resolver) fetch(ctx context.Context, req *request, key cache.Key) (fetc
 // refreshAsync refetches key in the background, at most once at a time per key and within the
 // refresh bound; when the bound is full the refresh is skipped (the next request tries again).
 func (r *Resolver) refreshAsync(req *request, key cache.Key, kind Kind) {
-	fk := req.flight(key)
-	if _, running := r.inflight.LoadOrStore(fk, struct{}{}); running {
+	r.closeMu.RLock()
+	defer r.closeMu.RUnlock()
+	if r.closed {
 		return
 	}
-	if !r.budget.allow(kind) {
-		r.inflight.Delete(fk)
-		r.metrics.refreshes.WithLabelValues(kind.String(), "over_budget").Inc()
+	fk := req.flight(key)
+	if _, running := r.inflight.LoadOrStore(fk, struct{}{}); running {
 		return
 	}
 	select {
@@ -56,6 +64,12 @@ func (r *Resolver) refreshAsync(req *request, key cache.Key, kind Kind) {
 	default:
 		r.inflight.Delete(fk)
 		r.metrics.refreshes.WithLabelValues(kind.String(), "skipped").Inc()
+		return
+	}
+	if !r.budget.allow(kind) {
+		<-r.sem
+		r.inflight.Delete(fk)
+		r.metrics.refreshes.WithLabelValues(kind.String(), "over_budget").Inc()
 		return
 	}
 	bg := *req // the refresh outlives the request
@@ -88,7 +102,9 @@ func (r *Resolver) exchangeAndStore(ctx context.Context, req *request, key cache
 	now := r.cfg.Now()
 	if err != nil {
 		r.cfg.Logger.Debug("all upstreams failed", "name", req.name, "err", err)
-		if _, ok := r.cache.Peek(key); !ok {
+		_, held := r.cache.Peek(key)
+		_, heldGlobal := r.cache.Peek(req.globalKey())
+		if !held && !heldGlobal {
 			r.cache.Set(key, cache.Entry{Rcode: dns.RcodeServerFailure, TTL: r.ttlSeconds(r.cfg.ServfailTTL), Fetched: now})
 		}
 		return fetched{}, errors.Join(ErrUpstreamUnavailable, err)
@@ -98,13 +114,16 @@ func (r *Resolver) exchangeAndStore(ctx context.Context, req *request, key cache
 	if p.scope >= 0 && src.IsValid() {
 		e.Scope, _ = req.client.Prefix(min(p.scope, src.Addr().BitLen()))
 	}
-	storeKey := r.placement(req, key, p, src, &e)
+	storeKey, valid := r.placement(req, key, p, src, &e)
 	r.cache.Set(storeKey, e)
 	r.recent.fetched(storeKey)
+	if storeKey != key {
+		r.recent.fetched(key)
+	}
 	if kind != KindPrefetch && storeKey.Tier == cache.TierSubnet {
 		r.prefetchSiblings(req, e)
 	}
-	return fetched{key: storeKey, entry: e}, nil
+	return fetched{key: storeKey, entry: e, valid: valid}, nil
 }
 
 // clampTTL applies the configured bounds; negative answers are capped lower (RFC 2308 §5).
@@ -118,27 +137,33 @@ func (r *Resolver) clampTTL(p parsed) uint32 {
 }
 
 // placement applies the ECS scope rules of DESIGN.md §3.7 and returns the key to store e under.
-func (r *Resolver) placement(req *request, key cache.Key, p parsed, src netip.Prefix, e *cache.Entry) cache.Key {
+// valid is the part of the key's scope the answer holds for when it is narrower, else zero.
+func (r *Resolver) placement(req *request, key cache.Key, p parsed, src netip.Prefix, e *cache.Entry) (cache.Key, netip.Prefix) {
 	// Negative answers hold for everyone (RFC 7871 §7.4); so do answers with scope 0.
 	if p.negative || (p.scope == 0 && src.IsValid()) {
-		return req.globalKey()
+		return req.globalKey(), netip.Prefix{}
+	}
+	// An answer fetched for a name found under the global key, now scoped to a client, is not
+	// global any more: it goes back to the name's tier.
+	if key.Tier == cache.TierGlobal && req.rule.Tier != cache.TierGlobal {
+		key = req.tierKey()
 	}
 	if !src.IsValid() || p.scope < 0 || req.rule.Tier != cache.TierSubnet {
-		return key
+		return key, netip.Prefix{}
 	}
 	source, block := src.Bits(), req.loc.Network.Bits()
 	if !req.loc.Network.IsValid() {
 		block = source
 	}
 	if p.scope == source && block <= source {
-		return key // many CDNs echo the source: no information, keep the learnt block
+		return key, netip.Prefix{} // many CDNs echo the source: no information, keep the learnt block
 	}
 	if p.scope > block {
 		r.recordSplit(req, p, src, *e)
 	}
 	bits := min(p.scope, source)
 	if bits <= block {
-		return key
+		return key, netip.Prefix{}
 	}
 	return r.placePart(req, bits, e)
 }
@@ -151,26 +176,28 @@ const maxParts = 256
 // and the list of parts it is confirmed for, and a client of another part asks once for its own part.
 // A part with a different answer while the block's is fresh means the CDN really splits the block
 // for this name: a marker on the block's key sends every client to the key of its own part.
-func (r *Resolver) placePart(req *request, bits int, e *cache.Entry) cache.Key {
+func (r *Resolver) placePart(req *request, bits int, e *cache.Entry) (cache.Key, netip.Prefix) {
 	blockKey := req.tierKey()
 	part, _ := req.client.Prefix(bits)
 	old, ok := r.cache.Peek(blockKey)
-	now := r.cfg.Now()
+	fresh := ok && old.Remaining(r.cfg.Now()) > 0
 	switch {
-	case ok && old.Rcode == rcodeSplit:
+	case fresh && old.Rcode == rcodeSplit:
 		if old.Scope.Bits() >= bits {
-			return req.subKey(old.Scope.Bits())
+			sub := req.subKey(old.Scope.Bits())
+			p, _ := req.client.Prefix(old.Scope.Bits())
+			return sub, p
 		}
 	case ok && old.Rcode == dns.RcodeSuccess && slices.Equal(old.IPs, e.IPs):
 		e.Parts = addPart(old.Parts, part)
-		return blockKey
-	case !ok || old.Rcode != dns.RcodeSuccess || old.Remaining(now) == 0:
+		return blockKey, part
+	case !fresh || old.Rcode != dns.RcodeSuccess || (len(old.Parts) > 0 && covers(old.Parts, req.client)):
+		// Nothing current for the block, or this very part's answer changed: start over from it.
 		e.Parts = []netip.Prefix{part}
-		return blockKey
+		return blockKey, part
 	}
-	marker, _ := req.client.Prefix(bits)
-	r.cache.Set(blockKey, cache.Entry{Rcode: rcodeSplit, Scope: marker, TTL: e.TTL, Fetched: e.Fetched})
-	return req.subKey(bits)
+	r.cache.Set(blockKey, cache.Entry{Rcode: rcodeSplit, Scope: part, TTL: e.TTL, Fetched: e.Fetched})
+	return req.subKey(bits), part
 }
 
 // addPart returns parts with part added; no parts means the whole block, which part cannot widen.

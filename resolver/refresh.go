@@ -18,7 +18,7 @@ const minColdAfter = time.Minute
 // track records a client's request for sibling prefetch (subnet tier) and active refresh (active
 // rules). Other requests are not tracked.
 func (r *Resolver) track(req *request, key cache.Key) {
-	if r.recent == nil || (req.rule.Refresh != RefreshActive && key.Tier != cache.TierSubnet) || key.Tier == cache.TierGlobal {
+	if r.recent == nil || (req.rule.Refresh != RefreshActive && key.Tier != cache.TierSubnet) {
 		return
 	}
 	r.recent.touch(key, req, r.cfg.Now())

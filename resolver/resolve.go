@@ -75,12 +75,16 @@ func (r *Resolver) lookup(req *request) (cache.Key, cache.Entry, cache.Result, b
 	key := req.tierKey()
 	e, res, ok := r.cache.Get(key)
 	switch {
-	case ok && e.Rcode == rcodeSplit:
+	case ok && e.Rcode == rcodeSplit && res == cache.Hit:
 		key = req.subKey(e.Scope.Bits())
 		e, res, ok = r.cache.Get(key)
+	case ok && e.Rcode == rcodeSplit:
+		// An expired marker says nothing any more: ask afresh for the block.
+		e, res, ok = cache.Entry{}, cache.Miss, false
 	case ok && !covers(e.Parts, req.client):
+		// Confirmed for other parts only: never served here, not even stale.
 		req.part = true
-		res = cache.Miss
+		e, res, ok = cache.Entry{}, cache.Miss, false
 	}
 	if res == cache.Hit || req.rule.Tier == cache.TierGlobal {
 		return key, e, res, ok

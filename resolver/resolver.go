@@ -157,9 +157,11 @@ type Resolver struct {
 	group   singleflight.Group
 
 	budget   *budget
-	recent   *recent       // keys asked lately, for active refresh and sibling prefetch
-	sweepMu  sync.Mutex    // one Sweep at a time
-	sweepBuf []sweepItem   // reused by Sweep
+	recent   *recent      // keys asked lately, for active refresh and sibling prefetch
+	sweepMu  sync.Mutex   // one Sweep at a time
+	sweepBuf []sweepItem  // reused by Sweep
+	closeMu  sync.RWMutex // held for writing by Close, for reading while starting a refresh
+	closed   bool
 	inflight sync.Map      // flight keys of background refreshes running now
 	sem      chan struct{} // bounds background refreshes
 	ctx      context.Context
@@ -201,6 +203,9 @@ func New(cfg Config) (*Resolver, error) {
 
 // Close cancels background refreshes and waits for them to end.
 func (r *Resolver) Close() error {
+	r.closeMu.Lock()
+	r.closed = true
+	r.closeMu.Unlock()
 	r.cancel()
 	r.loops.Wait()
 	r.wg.Wait()
