@@ -15,12 +15,13 @@ const rcodeSplit = -1
 
 // request is one resolution, located and classified; everything the pipeline derives from a Query.
 type request struct {
-	name   string
-	qtype  uint16
-	client netip.Addr
-	rule   Rule
-	loc    cidrdb.Location
-	part   bool // the block's answer is not confirmed for this client's part of the block yet
+	name     string
+	qtype    uint16
+	client   netip.Addr
+	rule     Rule
+	loc      cidrdb.Location
+	part     bool      // the block's answer is not confirmed for this client's part of the block yet
+	fallback cache.Key // where lookup's stale fallback entry lives
 }
 
 // tierKey is the cache key of DESIGN.md §3.4: the block for subnet, (country, city, ISP) for cityisp,

@@ -174,7 +174,7 @@ func TestRegressServfailKeepsGlobalStale(t *testing.T) {
 	f.set(func(netip.Prefix) (netip.Addr, uint8, int) { return netip.Addr{}, 0, dns.RcodeServerFailure })
 	clk.Advance(time.Hour)
 	for i := range 3 {
-		if a, err := ask(t, r, c, "1.5.1.1"); err != nil || a.Source != "stale" {
+		if a, err := ask(t, r, c, "1.5.1.1"); err != nil || a.Source != "stale" || a.Tier != "global" {
 			t.Errorf("request %d during the outage: %+v %v, want the stale answer", i, a, err)
 		}
 	}

@@ -40,10 +40,11 @@ func (r *Resolver) Resolve(ctx context.Context, q Query) (Answer, error) {
 			return Answer{}, ErrUpstreamUnavailable
 		}
 		// In the last tenth of its TTL: answer now, refresh after responding.
-		if e.Remaining(now)*refreshShare <= e.TTL {
+		left := e.Remaining(now)
+		if left*refreshShare <= e.TTL {
 			r.refreshAsync(req, key, KindPassive)
 		}
-		return r.answer(req, key, e, e.Remaining(now), "hit"), nil
+		return r.answer(req, key, e, left, "hit"), nil
 	case cache.Stale:
 		// Expired within the refresh grace: serve-then-refresh, with a small TTL so the app asks again soon.
 		if e.Rcode != dns.RcodeServerFailure {
@@ -58,7 +59,7 @@ func (r *Resolver) Resolve(ctx context.Context, q Query) (Answer, error) {
 	// Every upstream failed: an answer we still hold beats an error (RFC 8767).
 	if haveEntry && e.Rcode != dns.RcodeServerFailure {
 		r.metrics.staleServed.Inc()
-		return r.answer(req, key, e, r.ttlSeconds(r.cfg.StaleAnswerTTL), "stale"), nil
+		return r.answer(req, req.fallback, e, r.ttlSeconds(r.cfg.StaleAnswerTTL), "stale"), nil
 	}
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 		return Answer{}, ctx.Err()
@@ -68,7 +69,8 @@ func (r *Resolver) Resolve(ctx context.Context, q Query) (Answer, error) {
 
 // lookup finds the entry for req: the tier key, following a split marker to the client's part of the
 // block, then the global key where scope-0 and negative answers live. It returns the key a fetch should
-// fill and the best entry found (ok: an entry exists, maybe expired, usable as a stale fallback).
+// fill and the best entry found (ok: an entry exists, maybe expired, usable as a stale fallback; a
+// fallback from another key than the one returned sets req.fallback, which labels the answer).
 // A block's answer confirmed only for some parts of the block is a miss for a client outside them
 // (req.part is set, so its fetch is not coalesced with other parts').
 func (r *Resolver) lookup(req *request) (cache.Key, cache.Entry, cache.Result, bool) {
@@ -86,14 +88,17 @@ func (r *Resolver) lookup(req *request) (cache.Key, cache.Entry, cache.Result, b
 		req.part = true
 		e, res, ok = cache.Entry{}, cache.Miss, false
 	}
+	req.fallback = key
 	if res == cache.Hit || req.rule.Tier == cache.TierGlobal {
 		return key, e, res, ok
 	}
 	ge, gres, gok := r.cache.Get(req.globalKey())
 	if gres == cache.Hit || (gres == cache.Stale && res != cache.Stale) {
+		req.fallback = req.globalKey()
 		return req.globalKey(), ge, gres, gok
 	}
 	if !ok && gok {
+		req.fallback = req.globalKey()
 		return key, ge, res, gok
 	}
 	return key, e, res, ok

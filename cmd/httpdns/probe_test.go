@@ -70,6 +70,7 @@ func TestProbeBadInput(t *testing.T) {
 	}{
 		"missing flags":   {[]string{"probe", "-config", cfgPath}, "required"},
 		"missing domains": {[]string{"probe", "-config", cfgPath, "-domains", filepath.Join(dir, "none.txt"), "-out", filepath.Join(dir, "o.mmdb")}, "none.txt"},
+		"bad -hysteresis": {[]string{"probe", "-config", cfgPath, "-domains", domains, "-out", filepath.Join(dir, "o.mmdb"), "-hysteresis", "maybe"}, "on, off or auto"},
 		"bad -in":         {[]string{"probe", "-config", cfgPath, "-domains", domains, "-in", cfgPath, "-out", filepath.Join(dir, "o.mmdb")}, "httpdns.yaml"},
 	}
 	for name, tt := range tests {
