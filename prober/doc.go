@@ -78,13 +78,18 @@
 // wins, then a probe over a split signal.
 //
 // Then, in address order, maximal runs of adjacent cells with equal
-// vectors, in one country and one ISP, become one block each: merged when
-// they came from several blocks, split off when their old block's other
-// parts answered otherwise. A run becomes the minimal CIDR cover of its
-// addresses, one network when it is CIDR-aligned, several networks that
-// share one block_id when it is not. Its city and ASN are the ones that
-// cover most of its addresses, so a few /24s the IP library puts in the
-// wrong city do not move their block. A cell that lacks an answer to some
+// vectors, in one country and one ISP, are found: merged when they came
+// from several blocks, split off when their old block's other parts
+// answered otherwise. A run's city and ASN are the ones that cover most of
+// its addresses, so a few /24s the IP library puts in the wrong city do not
+// move their block. Runs with equal vectors and the same country, city,
+// ISP and ASN become one block even when they are apart in address space
+// (a carrier's scattered allocations in one city that every CDN answers
+// alike): the CDNs treat them as one, and one cache entry serves them all.
+// [LearnInput.Contiguous] keeps every run a block of its own instead. A
+// block becomes the minimal CIDR cover of each of its runs: one network
+// when it is one CIDR-aligned run, several networks that share one
+// block_id otherwise. A cell that lacks an answer to some
 // question cannot be compared: it stays in (what is left of) its old
 // block, with that block's id and place. A block that is exactly an old
 // block keeps its id; new blocks get fresh ids above the old maximum. The

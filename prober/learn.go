@@ -27,6 +27,9 @@ type LearnInput struct {
 	// it the same way (see the package documentation). Use it whenever the
 	// starting library is a learnt one.
 	Hysteresis bool
+	// Contiguous keeps every block one run of adjacent addresses: runs
+	// apart in address space that answer alike stay separate blocks.
+	Contiguous bool
 }
 
 // Result is a learnt library.
@@ -53,7 +56,7 @@ func Learn(in LearnInput) (Result, error) {
 	ev := gatherEvidence(in.Observations, qs, unitPrefixes(units))
 	cells := splitCells(units, ev)
 	nq := qs.len()
-	final, current, rounds := decide(in.Hysteresis, cells, units, ev, nq)
+	final, current, rounds := decide(in, cells, units, ev, nq)
 	blocks := assemble(final, cells, units, old)
 	rep := summarise(summaryInput{
 		cells: cells, units: units, vec: current, nq: nq,
@@ -75,10 +78,18 @@ func Learn(in LearnInput) (Result, error) {
 // latest winning. With it, the latest and the previous probe round are
 // partitioned separately, each on its own probe observations, and only the
 // groups both make are taken; with fewer than two rounds nothing changes.
-func decide(hysteresis bool, cells []cell, units []unit, ev *evidence, nq int) (partition, []uint32, []string) {
-	if !hysteresis {
+func decide(in LearnInput, cells []cell, units []unit, ev *evidence, nq int) (partition, []uint32, []string) {
+	part := func(vec []uint32) partition {
+		p := runs(cells, units, vec, nq)
+		if !in.Contiguous {
+			p = gather(p, cells, units, vec, nq)
+		}
+		p.keepOld(cells, units)
+		return p.sorted()
+	}
+	if !in.Hysteresis {
 		vec := vectors(cells, nq, ev, func(*fact) bool { return true })
-		return runs(cells, units, vec, nq), vec, ev.rounds
+		return part(vec), vec, ev.rounds
 	}
 	n := len(ev.rounds)
 	inRound := func(r int) func(*fact) bool {
@@ -89,7 +100,7 @@ func decide(hysteresis bool, cells []cell, units []unit, ev *evidence, nq int) (
 		return oldPartition(cells, units), latest, ev.rounds
 	}
 	prev := vectors(cells, nq, ev, inRound(n-2))
-	final := agree(runs(cells, units, latest, nq), runs(cells, units, prev, nq), cells, units)
+	final := agree(part(latest), part(prev), cells, units)
 	return final, latest, ev.rounds[n-2:]
 }
 

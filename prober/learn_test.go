@@ -88,14 +88,21 @@ func TestLearnMergeAndSplit(t *testing.T) {
 		{"an unaligned run shares one block id", slash24s(1, 3),
 			each(1, "a.test", "1.1.1.1", subnets(1, 3)...), nil,
 			"10.0.1.0/24=4 10.0.2.0/23=4"},
-		{"no merge across ISP", withISP(slash24s(0, 3), 2, "B", "CN"),
+		{"no merge across ISP; runs apart in one ISP join", withISP(slash24s(0, 3), 2, "B", "CN"),
 			each(1, "a.test", "1.1.1.1", subnets(0, 3)...), nil,
-			"10.0.0.0/23=5 10.0.2.0/24=3 10.0.3.0/24=4"},
-		{"no merge across country", withISP(slash24s(0, 3), 1, "A", "SG"),
+			"10.0.0.0/23=5 10.0.2.0/24=3 10.0.3.0/24=5"},
+		{"no merge across country; runs apart in one country join", withISP(slash24s(0, 3), 1, "A", "SG"),
 			each(1, "a.test", "1.1.1.1", subnets(0, 3)...), nil,
-			"10.0.0.0/24=1 10.0.1.0/24=2 10.0.2.0/23=5"},
-		{"gaps are not adjacent", append(slash24s(0, 0), rec("10.0.2.0/24", 2)),
+			"10.0.0.0/24=5 10.0.1.0/24=2 10.0.2.0/23=5"},
+		{"runs apart that answer alike share one block", append(slash24s(0, 0), rec("10.0.2.0/24", 2)),
 			each(1, "a.test", "1.1.1.1", "10.0.0.0/24", "10.0.2.0/24"), nil,
+			"10.0.0.0/24=3 10.0.2.0/24=3"},
+		{"runs apart in other cities stay apart", append(slash24s(0, 0), cidrdb.Record{
+			Network: netip.MustParsePrefix("10.0.2.0/24"), BlockID: 2, Country: "CN", City: "Shanghai", ISP: "A", ASN: 64500}),
+			each(1, "a.test", "1.1.1.1", "10.0.0.0/24", "10.0.2.0/24"), nil,
+			"10.0.0.0/24=1 10.0.2.0/24=2"},
+		{"runs apart that answer otherwise stay apart", append(slash24s(0, 0), rec("10.0.2.0/24", 2)),
+			concat(each(1, "a.test", "1.1.1.1", "10.0.0.0/24"), each(1, "a.test", "2.2.2.2", "10.0.2.0/24")), nil,
 			"10.0.0.0/24=1 10.0.2.0/24=2"},
 		{"a block whose parts disagree splits", []cidrdb.Record{rec("10.0.0.0/22", 7)},
 			concat(each(1, "a.test", "1.1.1.1", subnets(0, 1)...), each(1, "a.test", "2.2.2.2", subnets(2, 3)...)), nil,
@@ -122,7 +129,7 @@ func TestLearnMergeAndSplit(t *testing.T) {
 				obs(1, "10.0.0.128/26", "a.test", 26, "1.1.1.1"),
 				obs(1, "10.0.0.192/26", "a.test", 26, "1.1.1.1"),
 				obs(1, "10.0.1.0/24", "a.test", 24, "1.1.1.1")}, nil,
-			"10.0.0.0/26=3 10.0.0.64/26=4 10.0.0.128/25=5 10.0.1.0/24=5"},
+			"10.0.0.0/26=3 10.0.0.64/26=4 10.0.0.128/25=3 10.0.1.0/24=3"},
 		{"a unit lacking a name keeps its old block", []cidrdb.Record{rec("10.0.0.0/22", 7)},
 			concat(each(1, "a.test", "1.1.1.1", subnets(0, 3)...), each(1, "b.test", "1.1.1.1", subnets(0, 2)...)),
 			[]string{"a.test", "b.test"},
@@ -172,6 +179,32 @@ func TestLearnMergeAndSplit(t *testing.T) {
 				t.Errorf("learnt records are not a valid CIDRDB: %v", err)
 			}
 		})
+	}
+}
+
+func TestLearnContiguous(t *testing.T) {
+	t.Parallel()
+	// 10.0.1.0/24 answers otherwise: the two runs around it answer alike.
+	o := concat(each(1, "a.test", "1.1.1.1", "10.0.0.0/24", "10.0.2.0/24", "10.0.3.0/24"),
+		each(1, "a.test", "2.2.2.2", "10.0.1.0/24"))
+	for _, tt := range []struct {
+		contiguous bool
+		want       string
+	}{
+		{false, "10.0.0.0/24=5 10.0.1.0/24=2 10.0.2.0/23=5"},
+		{true, "10.0.0.0/24=1 10.0.1.0/24=2 10.0.2.0/23=5"},
+	} {
+		res, err := prober.Learn(prober.LearnInput{Blocks: slash24s(0, 3), Observations: o, Domains: []string{"a.test"},
+			Contiguous: tt.contiguous})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := layout(res.Records); got != tt.want {
+			t.Errorf("Contiguous %v: learnt %s, want %s", tt.contiguous, got, tt.want)
+		}
+		if _, err := writeAndRead(t, res.Records); err != nil {
+			t.Errorf("Contiguous %v: learnt records are not a valid CIDRDB: %v", tt.contiguous, err)
+		}
 	}
 }
 
@@ -254,12 +287,12 @@ func TestLearnHysteresis(t *testing.T) {
 		{"one noisy round does not move blocks", concat(round(1, false), round(2, true)), true, oldLayout},
 		{"a single round does not move blocks", round(2, true), true, oldLayout},
 		{"two agreeing rounds do", concat(round(1, false), round(2, true), round(3, true)), true,
-			"10.0.0.0/24=3 10.0.1.0/24=4 10.0.2.0/23=5 10.0.4.0/22=2"},
+			"10.0.0.0/24=3 10.0.1.0/24=4 10.0.2.0/23=3 10.0.4.0/22=2"},
 		{"a split signal alone does not move blocks", concat(round(1, false), round(2, false),
 			[]prober.Observation{splitSignal(3, "10.0.0.0/24", "a.test", 25, "9.9.9.9")}), true, oldLayout},
 		{"noise back and forth keeps them", concat(round(1, true), round(2, false), round(3, true)), true, oldLayout},
 		{"without hysteresis the latest round rules", concat(round(1, false), round(2, true)), false,
-			"10.0.0.0/24=3 10.0.1.0/24=4 10.0.2.0/23=5 10.0.4.0/22=2"},
+			"10.0.0.0/24=3 10.0.1.0/24=4 10.0.2.0/23=3 10.0.4.0/22=2"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

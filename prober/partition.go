@@ -74,8 +74,8 @@ func oldPartition(cells []cell, units []unit) partition {
 
 // runs merges and splits: maximal runs of adjacent cells that answer every
 // question alike and sit in one country and ISP become one group each. A
-// cell that lacks an answer to some question cannot be compared; it stays
-// with what is left of its old block.
+// cell that lacks an answer to some question cannot be compared and is
+// left out: keepOld puts it back with what is left of its old block.
 func runs(cells []cell, units []unit, vec []uint32, nq int) partition {
 	p := newPartition(len(cells))
 	run := -1 // group of the previous cell when it is complete
@@ -89,8 +89,47 @@ func runs(cells []cell, units []unit, vec []uint32, nq int) partition {
 		}
 		p.add(run, c)
 	}
-	p.keepOld(cells, units)
-	return p.sorted()
+	return p
+}
+
+// gather joins runs that are apart in address space but answer every
+// question alike and have one family and place (country, ISP, and the city and ASN
+// covering most of their addresses): the CDNs treat them as one, as a
+// carrier's scattered allocations in one city often are. Such a block has
+// several networks sharing one block_id.
+func gather(p partition, cells []cell, units []unit, vec []uint32, nq int) partition {
+	type class struct {
+		v6  bool
+		geo geo
+		vec string
+	}
+	out := newPartition(len(cells))
+	byClass := map[class]int{}
+	for _, members := range p.groups {
+		first := members[0]
+		k := class{v6: cells[first].prefix.Addr().Is6(), geo: majorityGeo(cells, units, members), vec: vecKey(vec[first*nq : (first+1)*nq])}
+		g, ok := byClass[k]
+		if !ok {
+			g = out.newGroup(false)
+			byClass[k] = g
+		}
+		for _, c := range members {
+			out.add(g, c)
+		}
+	}
+	for _, members := range out.groups {
+		slices.Sort(members)
+	}
+	return out
+}
+
+// vecKey makes a map key of an answer vector.
+func vecKey(v []uint32) string {
+	b := make([]byte, 0, 4*len(v))
+	for _, x := range v {
+		b = append(b, byte(x>>24), byte(x>>16), byte(x>>8), byte(x))
+	}
+	return string(b)
 }
 
 // joins reports whether cell b continues cell a's run: adjacent, equal

@@ -48,6 +48,9 @@ type RunConfig struct {
 	// Hysteresis changes blocks only where two probe rounds agree; set it
 	// when the starting library is a learnt one.
 	Hysteresis bool
+	// Contiguous keeps every learnt block one run of adjacent addresses
+	// (LearnInput.Contiguous).
+	Contiguous bool
 	// NoProbe learns from the observations file alone.
 	NoProbe bool
 	// NewRound starts a new round even when the latest one is recent
@@ -98,7 +101,7 @@ func Run(ctx context.Context, cfg RunConfig) (Report, error) {
 		stats = &st
 	}
 	res, err := Learn(LearnInput{Blocks: start, Observations: obs, Domains: cfg.Probe.Domains,
-		Qtypes: cfg.Probe.Qtypes, Locator: cfg.Locator, Hysteresis: cfg.Hysteresis})
+		Qtypes: cfg.Probe.Qtypes, Locator: cfg.Locator, Hysteresis: cfg.Hysteresis, Contiguous: cfg.Contiguous})
 	if err != nil {
 		return Report{}, fmt.Errorf("learning: %w", err)
 	}

@@ -20,8 +20,9 @@ const probeUsage = `Usage: httpdns probe -config FILE -domains FILE -out NEW.mmd
 Learns the adaptive subnet library (CIDRDB): asks the config's upstreams for every probe domain
 (-domains: one name a line, # comments) with ECS for every /24 (IPv6: /56) of the starting
 library, appends every answer to the observations file, merges adjacent /24s whose answers agree
-(same country and ISP) and splits blocks whose parts disagree, writes NEW.mmdb and prints a
-report of what changed.
+(same country and ISP) and splits blocks whose parts disagree, joins runs apart in address space
+that answer alike in one country, city and ISP into one block (unless -contiguous), writes
+NEW.mmdb and prints a report of what changed.
 
 The starting library is -in, else the config's cidrdb (both relearnt with hysteresis: a block
 changes only when two probe rounds agree), else the geo databases cut into /24 blocks (what
@@ -49,6 +50,7 @@ func runProbe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	newRound := fs.Bool("new-round", false, "start a new probe round even if the last one is recent")
 	noProbe := fs.Bool("no-probe", false, "learn from the observations alone, send no query")
 	hyst := fs.String("hysteresis", "auto", "`on`, off or auto: change a block only where two probe rounds agree (auto: on when starting from a CIDRDB)")
+	contiguous := fs.Bool("contiguous", false, "keep every block one run of adjacent addresses: runs apart that answer alike stay separate blocks")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -78,7 +80,7 @@ func runProbe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.Level()})),
 		},
 		InPath: cmp.Or(*in, cfg.CIDRDB), OutPath: *out, ObservationsPath: *obs, ReportPath: *report,
-		SignalPaths: signalPaths(*signals, cfg), Locator: geo, NewRound: *newRound, NoProbe: *noProbe,
+		SignalPaths: signalPaths(*signals, cfg), Locator: geo, NewRound: *newRound, NoProbe: *noProbe, Contiguous: *contiguous,
 	}
 	switch *hyst {
 	case "auto":

@@ -43,6 +43,20 @@ func Compare(ctx context.Context, e *Env, designs []Cache, w Workload) ([]Result
 	return out, nil
 }
 
+// Breakdown renders where each design's upstream queries went, per 1000 requests: client misses
+// (the requests not answered from the cache) and background refreshes by kind.
+func Breakdown(results []Result) string {
+	var b strings.Builder
+	b.WriteString("| cache | misses | passive refresh | active refresh | prefetch |\n")
+	b.WriteString("|---|---:|---:|---:|---:|\n")
+	for _, r := range results {
+		n := float64(r.Requests) / 1000
+		fmt.Fprintf(&b, "| %s | %.1f | %.1f | %.1f | %.1f |\n", r.Name, (1-r.HitRatio)*1000,
+			float64(r.Refreshes["passive"])/n, float64(r.Refreshes["active"])/n, float64(r.Refreshes["prefetch"])/n)
+	}
+	return b.String()
+}
+
 // Table renders results as a Markdown table.
 func Table(results []Result) string {
 	var b strings.Builder

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"net/netip"
 	"os"
@@ -24,6 +25,7 @@ import (
 	"github.com/httpdns/httpdns/prober"
 	"github.com/httpdns/httpdns/resolver"
 	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Workload is the request stream: which clients ask for which names, and how fast.
@@ -38,6 +40,9 @@ type Workload struct {
 	HotShare float64
 	// SubnetZipf is the Zipf exponent (> 1) of the other requests over all /24s. Default 1.05.
 	SubnetZipf float64
+	// SubnetSigma, when above 0, replaces the Zipf law: each /24's share of the other requests is
+	// log-normal with this sigma (its client population), as in a carrier's address pool.
+	SubnetSigma float64
 	// DomainZipf is the Zipf exponent (> 1) of names' popularity. Default 1.2.
 	DomainZipf float64
 	// Seed makes the stream; the same Workload always makes the same requests. Default 1.
@@ -84,12 +89,12 @@ func (w Workload) requests(world *cdnsim.World, names []string) []request {
 	rng.Shuffle(len(subnets), func(i, j int) { subnets[i], subnets[j] = subnets[j], subnets[i] })
 	names = slices.Clone(names)
 	rng.Shuffle(len(names), func(i, j int) { names[i], names[j] = names[j], names[i] })
-	tail := rand.NewZipf(rng, w.SubnetZipf, 1, uint64(len(subnets)-1))
+	tail := subnetPicker(rng, w, len(subnets))
 	pop := rand.NewZipf(rng, w.DomainZipf, 1, uint64(len(names)-1))
 	hot := min(w.HotSubnets, len(subnets))
 	out := make([]request, w.Requests)
 	for i := range out {
-		s := subnets[tail.Uint64()]
+		s := subnets[tail()]
 		if rng.Float64() < w.HotShare {
 			s = subnets[rng.IntN(hot)]
 		}
@@ -100,6 +105,24 @@ func (w Workload) requests(world *cdnsim.World, names []string) []request {
 		}
 	}
 	return out
+}
+
+// subnetPicker returns a draw of the index of a /24 of the workload's tail.
+func subnetPicker(rng *rand.Rand, w Workload, n int) func() int {
+	if w.SubnetSigma <= 0 {
+		z := rand.NewZipf(rng, w.SubnetZipf, 1, uint64(n-1))
+		return func() int { return int(z.Uint64()) }
+	}
+	cum := make([]float64, n)
+	total := 0.0
+	for i := range cum {
+		total += math.Exp(w.SubnetSigma * rng.NormFloat64())
+		cum[i] = total
+	}
+	return func() int {
+		i, _ := slices.BinarySearch(cum, rng.Float64()*total)
+		return min(i, n-1)
+	}
 }
 
 // Env is the simulated world with its DNS servers running and its geo databases written.
@@ -207,6 +230,8 @@ type Cache struct {
 	CIDRDB string
 	// Prefetch is how many sibling blocks are refreshed with a fetched answer; 0 for none.
 	Prefetch int
+	// ActiveMinAsks is the resolver's ActiveMinAsks; 0 for its default.
+	ActiveMinAsks int
 }
 
 // Result is one row of the comparison.
@@ -218,6 +243,8 @@ type Result struct {
 	HitRatio        float64 // share of requests answered from the cache (fresh or within the refresh grace)
 	UpstreamPer1k   float64 // upstream queries per 1000 requests, background refreshes included
 	Entries         int64   // cache entries at the end, all tiers
+	// Refreshes counts the background refreshes sent upstream by kind (passive, active, prefetch).
+	Refreshes map[string]int
 }
 
 // clock is the simulated time the cache and the resolver see.
@@ -254,8 +281,9 @@ func Run(ctx context.Context, e *Env, c Cache, w Workload) (Result, error) {
 	if prefetch == 0 {
 		prefetch = -1
 	}
-	r, err := resolver.New(resolver.Config{Upstreams: e.upstreams(), Locator: db, Cache: ch, Policy: wl,
-		PrefetchSiblings: prefetch, SweepInterval: 24 * time.Hour, // swept on the simulated clock below
+	reg := prometheus.NewRegistry()
+	r, err := resolver.New(resolver.Config{Registerer: reg, Upstreams: e.upstreams(), Locator: db, Cache: ch, Policy: wl,
+		PrefetchSiblings: prefetch, ActiveMinAsks: c.ActiveMinAsks, SweepInterval: 24 * time.Hour, // swept on the simulated clock below
 		Now: clk.Now, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		return Result{}, err
@@ -289,11 +317,43 @@ func Run(ctx context.Context, e *Env, c Cache, w Workload) (Result, error) {
 	for _, t := range []cache.Tier{cache.TierSubnet, cache.TierCityISP, cache.TierGlobal} {
 		res.Entries += ch.Len(t)
 	}
+	if res.Refreshes, err = refreshCounts(reg); err != nil {
+		return res, err
+	}
 	n := float64(res.Requests)
 	res.MisroutesPer10k = float64(res.Misroutes) * 10000 / n
 	res.HitRatio = float64(hits) / n
 	res.UpstreamPer1k = float64(e.queries()-before) * 1000 / n
 	return res, nil
+}
+
+// refreshCounts reads the resolver's background refreshes sent upstream, by kind.
+func refreshCounts(g prometheus.Gatherer) (map[string]int, error) {
+	mfs, err := g.Gather()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]int{}
+	for _, mf := range mfs {
+		if mf.GetName() != "httpdns_resolver_refreshes_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			var kind, result string
+			for _, l := range m.GetLabel() {
+				switch l.GetName() {
+				case "kind":
+					kind = l.GetValue()
+				case "result":
+					result = l.GetValue()
+				}
+			}
+			if result == "ok" || result == "error" {
+				out[kind] += int(m.GetCounter().GetValue())
+			}
+		}
+	}
+	return out, nil
 }
 
 // Whitelist is the recommended whitelist for the world: its CDN names and their alias in the subnet

@@ -10,6 +10,8 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/httpdns/httpdns/internal/cdnsim"
@@ -30,7 +32,11 @@ func run() error {
 	flag.Uint64Var(&w.Seed, "seed", 1, "workload seed")
 	flag.Float64Var(&w.HotShare, "hot-share", 0.3, "share of requests from the hot /24s")
 	flag.Float64Var(&w.SubnetZipf, "subnet-zipf", 1.05, "Zipf exponent (> 1) of the other requests over all /24s")
+	flag.Float64Var(&w.SubnetSigma, "subnet-sigma", 0, "when above 0: log-normal sigma of /24s' shares, instead of the Zipf law")
 	flag.Float64Var(&w.DomainZipf, "domain-zipf", 1.2, "Zipf exponent (> 1) of names' popularity")
+	minAsks := flag.Int("active-min-asks", 0, "the resolver's refresh.active_min_asks (0: its default)")
+	breakdown := flag.Bool("breakdown", false, "also print where each design's upstream queries went")
+	only := flag.String("only", "", "comma-separated design names to run (default: all)")
 	flag.Parse()
 	world, err := cdnsim.NewWorld(cdnsim.DefaultConfig())
 	if err != nil {
@@ -52,10 +58,24 @@ func run() error {
 		return fmt.Errorf("learning the CIDRDB: %w", err)
 	}
 	fmt.Printf("learnt CIDRDB: %d blocks from %d /24s\n\n", rep.BlocksAfter, rep.BlocksBefore)
-	results, err := eval.Compare(ctx, env, eval.RefreshDesigns(learnt, env), w)
+	designs := eval.RefreshDesigns(learnt, env)
+	for i := range designs {
+		designs[i].ActiveMinAsks = *minAsks
+	}
+	if *only != "" {
+		keep := strings.Split(*only, ",")
+		designs = slices.DeleteFunc(designs, func(c eval.Cache) bool { return !slices.Contains(keep, c.Name) })
+		if len(designs) == 0 {
+			return fmt.Errorf("-only %q names no design", *only)
+		}
+	}
+	results, err := eval.Compare(ctx, env, designs, w)
 	if err != nil {
 		return err
 	}
 	fmt.Printf("workload: %d requests over %v, seed %d\n\n%s", w.Requests, w.Span, w.Seed, eval.Table(results))
+	if *breakdown {
+		fmt.Printf("\nupstream queries per 1000 requests by cause:\n\n%s", eval.Breakdown(results))
+	}
 	return nil
 }
