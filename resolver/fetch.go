@@ -116,9 +116,9 @@ func (r *Resolver) exchangeAndStore(ctx context.Context, req *request, key cache
 	}
 	storeKey, valid := r.placement(req, key, p, src, &e)
 	r.cache.Set(storeKey, e)
-	r.recent.fetched(storeKey)
+	r.noteFetched(storeKey, kind)
 	if storeKey != key {
-		r.recent.fetched(key)
+		r.noteFetched(key, kind)
 	}
 	if kind != KindPrefetch && storeKey.Tier == cache.TierSubnet {
 		r.prefetchSiblings(req, e)

@@ -12,6 +12,7 @@ type metrics struct {
 	upstreamQueries  *prometheus.CounterVec
 	upstreamDuration *prometheus.HistogramVec
 	refreshes        *prometheus.CounterVec
+	unused           *prometheus.CounterVec
 	staleServed      prometheus.Counter
 	splits           prometheus.Counter
 }
@@ -29,8 +30,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"node"}),
 		refreshes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "httpdns_resolver_refreshes_total",
-			Help: "Background refreshes by kind (passive) and result (ok, error, skipped).",
+			Help: "Background refreshes by kind (active, passive, prefetch) and result (ok, error, skipped, over_budget).",
 		}, []string{"kind", "result"}),
+		unused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "httpdns_resolver_refreshes_unused_total",
+			Help: "Background refreshes whose answer no client asked for before it was fetched again or the key went cold, by kind.",
+		}, []string{"kind"}),
 		staleServed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "httpdns_resolver_stale_served_total",
 			Help: "Answers served stale because every upstream failed (RFC 8767).",
@@ -41,7 +46,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.upstreamQueries, m.upstreamDuration, m.refreshes, m.staleServed, m.splits)
+		reg.MustRegister(m.upstreamQueries, m.upstreamDuration, m.refreshes, m.unused, m.staleServed, m.splits)
 	}
 	return m
 }

@@ -26,21 +26,27 @@ type recentKey struct {
 	req        request   // a client's request for the key (its client locates the part refreshed)
 	asked      time.Time // last asked by a client
 	asks       int       // times asked since the key was last fetched upstream
+	used       int       // times answered from the cache since then
 	refreshAt  float64   // share of the TTL at which active refresh fires, 0.8–0.9, fixed per key
 	prefetched time.Time // last refreshed as a sibling
+	by         Kind      // why the key was last fetched
 }
 
 func newRecent(max int) *recent {
 	return &recent{max: max, items: make(map[cache.Key]*recentKey)}
 }
 
-// touch records that a client asked for key. A new key is not tracked while the table is full.
-func (t *recent) touch(key cache.Key, req *request, now time.Time) {
+// touch records that a client asked for key, answered from the cache or not. A new key is not
+// tracked while the table is full.
+func (t *recent) touch(key cache.Key, req *request, now time.Time, cached bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if it, ok := t.items[key]; ok {
 		it.asked = now
 		it.asks++
+		if cached {
+			it.used++
+		}
 		it.req = *req
 		return
 	}
@@ -50,13 +56,19 @@ func (t *recent) touch(key cache.Key, req *request, now time.Time) {
 	t.items[key] = &recentKey{req: *req, asked: now, asks: 1, refreshAt: 0.8 + 0.1*rand.Float64()}
 }
 
-// fetched records that key was just fetched upstream: its demand is counted afresh.
-func (t *recent) fetched(key cache.Key) {
+// fetched records that key was just fetched upstream for kind: its demand is counted afresh. It
+// returns the kind of the fetch before when that was a background refresh no client asked for
+// since (an unused refresh).
+func (t *recent) fetched(key cache.Key, kind Kind) (unused Kind, wasted bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if it, ok := t.items[key]; ok {
-		it.asks = 0
+	it, ok := t.items[key]
+	if !ok {
+		return 0, false
 	}
+	unused, wasted = it.by, it.used == 0 && it.by != KindMiss
+	it.asks, it.used, it.by = 0, 0, kind
+	return unused, wasted
 }
 
 // get returns a copy of the tracked key, if any.
@@ -104,13 +116,17 @@ func (t *recent) snapshot(buf []sweepItem) []sweepItem {
 	return buf
 }
 
-// drop forgets key if it was not asked after asked.
-func (t *recent) drop(key cache.Key, asked time.Time) {
+// drop forgets key if it was not asked after asked. Like fetched, it returns the kind of the last
+// fetch when that was a background refresh no client asked for since.
+func (t *recent) drop(key cache.Key, asked time.Time) (unused Kind, wasted bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if it, ok := t.items[key]; ok && !it.asked.After(asked) {
-		delete(t.items, key)
+	it, ok := t.items[key]
+	if !ok || it.asked.After(asked) {
+		return 0, false
 	}
+	delete(t.items, key)
+	return it.by, it.used == 0 && it.by != KindMiss
 }
 
 // len is the number of tracked keys.

@@ -17,11 +17,19 @@ const minColdAfter = time.Minute
 
 // track records a client's request for sibling prefetch (subnet tier) and active refresh (active
 // rules). Other requests are not tracked.
-func (r *Resolver) track(req *request, key cache.Key) {
+func (r *Resolver) track(req *request, key cache.Key, cached bool) {
 	if r.recent == nil || (req.rule.Refresh != RefreshActive && key.Tier != cache.TierSubnet) {
 		return
 	}
-	r.recent.touch(key, req, r.cfg.Now())
+	r.recent.touch(key, req, r.cfg.Now(), cached)
+}
+
+// noteFetched records a fetch of key for the refresh engine, and counts the fetch before it as
+// unused when it was a background refresh no client asked for since.
+func (r *Resolver) noteFetched(key cache.Key, kind Kind) {
+	if k, wasted := r.recent.fetched(key, kind); wasted {
+		r.metrics.unused.WithLabelValues(k.String()).Inc()
+	}
 }
 
 // runRefresher sweeps the tracked keys every interval until ctx ends.
@@ -57,7 +65,9 @@ func (r *Resolver) Sweep() {
 			ttl = max(time.Duration(e.TTL)*time.Second*coldTTLs, minColdAfter)
 		}
 		if now.Sub(it.asked) > ttl {
-			r.recent.drop(it.key, it.asked)
+			if k, wasted := r.recent.drop(it.key, it.asked); wasted {
+				r.metrics.unused.WithLabelValues(k.String()).Inc()
+			}
 			continue
 		}
 		if !it.active || (ok && e.Rcode == rcodeSplit) || it.asks < r.cfg.ActiveMinAsks {
@@ -72,8 +82,11 @@ func (r *Resolver) Sweep() {
 }
 
 // prefetchSiblings refreshes up to PrefetchSiblings blocks next to req's (same country, city and
-// ISP, nearest by address) that clients asked for lately and whose answer is missing or past half
-// its TTL, each at most once per TTL (DESIGN.md §1.5), so their next request hits.
+// ISP, nearest by address) whose answer is missing or past its refresh point (80–90% of its TTL) and
+// that clients asked for at least ActiveMinAsks times since it was fetched, each at most once per
+// TTL (DESIGN.md §1.5), so their next request hits. The demand bar is active refresh's: a sibling
+// asked less often would cost more prefetched than missed, and one refreshed earlier in its TTL
+// would only be refreshed more often.
 func (r *Resolver) prefetchSiblings(req *request, e cache.Entry) {
 	sl, ok := r.cfg.Locator.(siblingLocator)
 	if !ok || r.cfg.PrefetchSiblings <= 0 || req.rule.Tier != cache.TierSubnet || e.Rcode != dns.RcodeSuccess {
@@ -83,11 +96,11 @@ func (r *Resolver) prefetchSiblings(req *request, e cache.Entry) {
 	for _, block := range sl.Siblings(req.loc, r.cfg.PrefetchSiblings) {
 		key := cache.Key{Name: req.name, Qtype: req.qtype, Tier: cache.TierSubnet, Scope: block.String()}
 		it, tracked := r.recent.get(key)
-		if !tracked || it.asks == 0 {
-			continue // not asked since its last fetch: no demand to prefetch for
+		if !tracked || it.asks < r.cfg.ActiveMinAsks {
+			continue // not in demand since its last fetch
 		}
 		cur, cached := r.cache.Peek(key)
-		if cached && (cur.Rcode == rcodeSplit || cur.Remaining(now)*2 > cur.TTL) {
+		if cached && (cur.Rcode == rcodeSplit || now.Sub(cur.Fetched).Seconds() < it.refreshAt*float64(cur.TTL)) {
 			continue
 		}
 		if !r.recent.markPrefetched(key, now, time.Duration(e.TTL)*time.Second) {

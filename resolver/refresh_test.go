@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/httpdns/httpdns/cache"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 func TestActiveRefreshSkipsKeysWithoutDemand(t *testing.T) {
@@ -114,10 +115,11 @@ func TestSiblingPrefetchOncePerTTL(t *testing.T) {
 	resolve(t, e, name, TypeA, a)
 	resolve(t, e, name, TypeA, b)
 	e.clock.Advance(10 * time.Second)
-	resolve(t, e, name, TypeA, b) // B in demand since its fetch
+	resolve(t, e, name, TypeA, b) // B in demand since its fetch: asked twice
+	resolve(t, e, name, TypeA, b)
 	keyB := cache.Key{Name: name, Qtype: TypeA, Tier: cache.TierSubnet, Scope: netip.PrefixFrom(b, 24).Masked().String()}
 
-	// A's answer expires and is fetched again; B is past half its TTL, so it is prefetched with it.
+	// A's answer expires and is fetched again; so has B's, so it is prefetched with it.
 	e.clock.Advance(190 * time.Second)
 	resolve(t, e, name, TypeA, a)
 	e.settle()
@@ -132,8 +134,8 @@ func TestSiblingPrefetchOncePerTTL(t *testing.T) {
 	}
 	resolve(t, e, name, TypeA, b) // B in demand again
 	// Within the same TTL another fetch next door does not prefetch B again, even once B is past
-	// half its TTL again.
-	e.clock.Advance(70 * time.Second)
+	// its refresh point (at most 90% of the TTL) again.
+	e.clock.Advance(110 * time.Second)
 	req := &request{name: name, qtype: TypeA, client: a, rule: e.r.cfg.Policy.Lookup(name), loc: e.r.cfg.Locator.Locate(a)}
 	e.r.prefetchSiblings(req, cache.Entry{TTL: 120, Fetched: e.clock.Now()})
 	e.settle()
@@ -141,11 +143,86 @@ func TestSiblingPrefetchOncePerTTL(t *testing.T) {
 		t.Errorf("%d upstream queries, want 4: B must not be prefetched twice in one TTL", q)
 	}
 	// A TTL later it may be again.
-	e.clock.Advance(60 * time.Second)
+	e.clock.Advance(15 * time.Second)
 	e.r.prefetchSiblings(req, cache.Entry{TTL: 120, Fetched: e.clock.Now()})
 	e.settle()
 	if q := e.queries(name); q != 5 {
 		t.Errorf("%d upstream queries, want 5: B is due for a prefetch a TTL later", q)
+	}
+}
+
+func TestSiblingPrefetchNeedsDemandAndItsRefreshPoint(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{whitelist: "video.cdn-b.test subnet\n"})
+	const name = "video.cdn-b.test" // TTL 120
+	a, b := neighbours(t, e)
+	resolve(t, e, name, TypeA, a)
+	resolve(t, e, name, TypeA, b)
+	resolve(t, e, name, TypeA, b) // B asked once since its fetch: below ActiveMinAsks (2)
+	req := &request{name: name, qtype: TypeA, client: a, rule: e.r.cfg.Policy.Lookup(name), loc: e.r.cfg.Locator.Locate(a)}
+	e.clock.Advance(200 * time.Second)
+	e.r.prefetchSiblings(req, cache.Entry{TTL: 120, Fetched: e.clock.Now()})
+	e.settle()
+	if q := e.queries(name); q != 2 {
+		t.Fatalf("%d upstream queries, want 2: B asked once was prefetched", q)
+	}
+	resolve(t, e, name, TypeA, b) // B expired: fetched again, then asked twice
+	resolve(t, e, name, TypeA, b)
+	resolve(t, e, name, TypeA, b)
+	e.clock.Advance(60 * time.Second) // half B's TTL: before its refresh point
+	e.r.prefetchSiblings(req, cache.Entry{TTL: 120, Fetched: e.clock.Now()})
+	e.settle()
+	if q := e.queries(name); q != 3 {
+		t.Fatalf("%d upstream queries, want 3: B was prefetched at half its TTL", q)
+	}
+	e.clock.Advance(50 * time.Second) // 92% of its TTL
+	e.r.prefetchSiblings(req, cache.Entry{TTL: 120, Fetched: e.clock.Now()})
+	e.settle()
+	if q := e.queries(name); q != 4 {
+		t.Errorf("%d upstream queries, want 4: B in demand past its refresh point was not prefetched", q)
+	}
+}
+
+func TestRefreshesNoClientUsedAreCounted(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{whitelist: "img.cdn-a.test subnet active\n"})
+	const name = "img.cdn-a.test" // TTL 300
+	c := e.clientOf(t, 4, 4)
+	for range 3 {
+		resolve(t, e, name, TypeA, c)
+	}
+	e.clock.Advance(280 * time.Second) // past the refresh point: refreshed ahead
+	e.r.Sweep()
+	e.settle()
+	if q := e.queries(name); q != 2 {
+		t.Fatalf("%d queries, want 2: the fetch and one active refresh", q)
+	}
+	// Nobody asks again: the key goes cold and the refresh is counted as unused.
+	for range 6 {
+		e.clock.Advance(300 * time.Second)
+		e.r.Sweep()
+		e.settle()
+	}
+	if got := testutil.ToFloat64(e.r.metrics.unused.WithLabelValues("active")); got != 1 {
+		t.Errorf("unused active refreshes = %v, want 1", got)
+	}
+	// Refreshes clients then use are not counted.
+	for range 3 {
+		resolve(t, e, name, TypeA, c)
+	}
+	before := e.queries(name)
+	for range 2 {
+		e.clock.Advance(280 * time.Second)
+		e.r.Sweep()
+		e.settle()
+		resolve(t, e, name, TypeA, c)
+		resolve(t, e, name, TypeA, c)
+	}
+	if q := e.queries(name); q != before+2 {
+		t.Fatalf("%d queries, want %d: two more active refreshes", q, before+2)
+	}
+	if got := testutil.ToFloat64(e.r.metrics.unused.WithLabelValues("active")); got != 1 {
+		t.Errorf("unused active refreshes = %v after a used one, want still 1", got)
 	}
 }
 

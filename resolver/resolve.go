@@ -32,7 +32,7 @@ func (r *Resolver) Resolve(ctx context.Context, q Query) (Answer, error) {
 		req.loc = r.cfg.Locator.Locate(client)
 	}
 	key, e, res, haveEntry := r.lookup(req)
-	r.track(req, key)
+	r.track(req, key, res != cache.Miss)
 	now := r.cfg.Now()
 	switch res {
 	case cache.Hit:

@@ -44,15 +44,19 @@ func Compare(ctx context.Context, e *Env, designs []Cache, w Workload) ([]Result
 }
 
 // Breakdown renders where each design's upstream queries went, per 1000 requests: client misses
-// (the requests not answered from the cache) and background refreshes by kind.
+// (the requests not answered from the cache) and background refreshes by kind, each with how many
+// of them no client used (for the subnet tier and active rules, whose keys are tracked).
 func Breakdown(results []Result) string {
 	var b strings.Builder
-	b.WriteString("| cache | misses | passive refresh | active refresh | prefetch |\n")
+	b.WriteString("| cache | misses | passive refresh (unused) | active refresh (unused) | prefetch (unused) |\n")
 	b.WriteString("|---|---:|---:|---:|---:|\n")
 	for _, r := range results {
 		n := float64(r.Requests) / 1000
-		fmt.Fprintf(&b, "| %s | %.1f | %.1f | %.1f | %.1f |\n", r.Name, (1-r.HitRatio)*1000,
-			float64(r.Refreshes["passive"])/n, float64(r.Refreshes["active"])/n, float64(r.Refreshes["prefetch"])/n)
+		fmt.Fprintf(&b, "| %s | %.1f", r.Name, (1-r.HitRatio)*1000)
+		for _, k := range []string{"passive", "active", "prefetch"} {
+			fmt.Fprintf(&b, " | %.1f (%.1f)", float64(r.Refreshes[k])/n, float64(r.Unused[k])/n)
+		}
+		b.WriteString(" |\n")
 	}
 	return b.String()
 }

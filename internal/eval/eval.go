@@ -245,6 +245,9 @@ type Result struct {
 	Entries         int64   // cache entries at the end, all tiers
 	// Refreshes counts the background refreshes sent upstream by kind (passive, active, prefetch).
 	Refreshes map[string]int
+	// Unused counts the background refreshes no client asked for before the key's next fetch or
+	// before it went cold, by kind.
+	Unused map[string]int
 }
 
 // clock is the simulated time the cache and the resolver see.
@@ -317,7 +320,7 @@ func Run(ctx context.Context, e *Env, c Cache, w Workload) (Result, error) {
 	for _, t := range []cache.Tier{cache.TierSubnet, cache.TierCityISP, cache.TierGlobal} {
 		res.Entries += ch.Len(t)
 	}
-	if res.Refreshes, err = refreshCounts(reg); err != nil {
+	if res.Refreshes, res.Unused, err = refreshCounts(reg); err != nil {
 		return res, err
 	}
 	n := float64(res.Requests)
@@ -327,15 +330,22 @@ func Run(ctx context.Context, e *Env, c Cache, w Workload) (Result, error) {
 	return res, nil
 }
 
-// refreshCounts reads the resolver's background refreshes sent upstream, by kind.
-func refreshCounts(g prometheus.Gatherer) (map[string]int, error) {
+// refreshCounts reads the resolver's background refreshes sent upstream, and those no client used,
+// by kind.
+func refreshCounts(g prometheus.Gatherer) (sent, unused map[string]int, err error) {
 	mfs, err := g.Gather()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	out := map[string]int{}
+	sent, unused = map[string]int{}, map[string]int{}
 	for _, mf := range mfs {
-		if mf.GetName() != "httpdns_resolver_refreshes_total" {
+		var out map[string]int
+		switch mf.GetName() {
+		case "httpdns_resolver_refreshes_total":
+			out = sent
+		case "httpdns_resolver_refreshes_unused_total":
+			out = unused
+		default:
 			continue
 		}
 		for _, m := range mf.GetMetric() {
@@ -348,12 +358,12 @@ func refreshCounts(g prometheus.Gatherer) (map[string]int, error) {
 					result = l.GetValue()
 				}
 			}
-			if result == "ok" || result == "error" {
+			if result == "" || result == "ok" || result == "error" {
 				out[kind] += int(m.GetCounter().GetValue())
 			}
 		}
 	}
-	return out, nil
+	return sent, unused, nil
 }
 
 // Whitelist is the recommended whitelist for the world: its CDN names and their alias in the subnet
