@@ -152,8 +152,8 @@ func (r *Resolver) placement(req *request, key cache.Key, p parsed, src netip.Pr
 		return key, netip.Prefix{}
 	}
 	source, block := src.Bits(), req.loc.Network.Bits()
-	if !req.loc.Network.IsValid() {
-		block = source
+	if !req.loc.Network.IsValid() || block > source {
+		block = source // keyed by the /24 (blockScope)
 	}
 	if p.scope == source && block <= source {
 		return key, netip.Prefix{} // many CDNs echo the source: no information, keep the learnt block

@@ -38,9 +38,28 @@ func (q *request) tierKey() cache.Key {
 			k.Scope = q.loc.Country + "/" + q.loc.City + "/" + q.loc.ISP
 		}
 	default:
-		k.Scope = q.loc.Block.String()
+		k.Scope = q.blockScope().String()
 	}
 	return k
+}
+
+// blockScope is the subnet tier's scope: the client's block, or its /24 (IPv6 /56) when the CIDRDB
+// puts it in a network finer than that. We ask the CDN per /24 (the ECS source, DESIGN.md §5), so the
+// answer we get for such a client is the /24's, whatever block the client's part of the /24 is in:
+// keyed by the block it would be handed to the block's other networks, which may be told otherwise.
+func (q *request) blockScope() netip.Prefix {
+	if !q.loc.Network.IsValid() {
+		return q.loc.Block
+	}
+	bits := sourceBits4
+	if q.client.Is6() {
+		bits = sourceBits6
+	}
+	if q.loc.Network.Bits() <= bits {
+		return q.loc.Block
+	}
+	p, _ := q.client.Prefix(bits)
+	return p
 }
 
 // globalKey is where answers that hold for every client live: scope-0 and negative answers.

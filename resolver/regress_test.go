@@ -234,3 +234,61 @@ func TestRegressActiveRefreshOfGlobalNames(t *testing.T) {
 		}
 	}
 }
+
+// subSlash24Loc is a learnt block of three networks, one of them finer than /24: 1.3.0.64/26,
+// 1.3.0.128/25 and 1.3.1.0/24 (the CDN cuts 1.3.0.0/24, and its first /26 is another block).
+type subSlash24Loc struct{}
+
+func (subSlash24Loc) Locate(a netip.Addr) cidrdb.Location {
+	block := netip.MustParsePrefix("1.3.0.64/26")
+	for _, n := range []string{"1.3.0.64/26", "1.3.0.128/25", "1.3.1.0/24"} {
+		if p := netip.MustParsePrefix(n); p.Contains(a) {
+			return cidrdb.Location{Addr: a, Block: block, Network: p, BlockID: 7, Country: "XX", City: "C", ISP: "I"}
+		}
+	}
+	p, _ := a.Prefix(26)
+	return cidrdb.Location{Addr: a, Block: p, Network: p, BlockID: 8, Country: "XX", City: "C", ISP: "I"}
+}
+
+func TestRegressAnswerForASplitSlash24StaysOutOfTheBlock(t *testing.T) {
+	t.Parallel()
+	f := &scriptedDNS{}
+	// An honest CDN: 1.3.0.0/26 goes to 10.0.0.1 (scope 26); everything else in the block to 10.0.0.2.
+	f.set(func(src netip.Prefix) (netip.Addr, uint8, int) {
+		if src.Addr() == netip.MustParseAddr("1.3.0.0") {
+			return netip.MustParseAddr("10.0.0.1"), 26, 0
+		}
+		return netip.MustParseAddr("10.0.0.2"), 24, 0
+	})
+	clk := &clock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	c, err := cache.New(cache.Config{MaxBytes: 16 << 20, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	r, err := New(Config{Upstreams: []string{startScripted(t, f)}, Locator: subSlash24Loc{}, Cache: c,
+		Policy: fixedPolicy{Rule{Tier: cache.TierSubnet}}, Now: clk.Now, HedgeMin: -1, SweepInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	// A client of 1.3.0.64/26 can only be asked for as 1.3.0.0/24, and gets the /24's answer: what
+	// any resolver sending /24 sources gets. That answer must not become the block's.
+	a, err := ask(t, r, c, "1.3.0.70")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Scope != "1.3.0.0/24" {
+		t.Errorf("client of a sub-/24 network cached under %q, want its /24", a.Scope)
+	}
+	b, err := ask(t, r, c, "1.3.1.5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b.IPs) != 1 || b.IPs[0] != netip.MustParseAddr("10.0.0.2") {
+		t.Errorf("client 1.3.1.5 of the block got %v, the answer for 1.3.0.0/26", b.IPs)
+	}
+	if b.Scope != "1.3.0.64/26" {
+		t.Errorf("client 1.3.1.5 cached under %q, want the block 1.3.0.64/26", b.Scope)
+	}
+}
