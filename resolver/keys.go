@@ -21,6 +21,7 @@ type request struct {
 	rule     Rule
 	loc      cidrdb.Location
 	part     bool      // the block's answer is not confirmed for this client's part of the block yet
+	borrowed bool      // a client finer than /24 served its block's answer (see blockScope)
 	fallback cache.Key // where lookup's stale fallback entry lives
 }
 
@@ -48,18 +49,24 @@ func (q *request) tierKey() cache.Key {
 // answer we get for such a client is the /24's, whatever block the client's part of the /24 is in:
 // keyed by the block it would be handed to the block's other networks, which may be told otherwise.
 func (q *request) blockScope() netip.Prefix {
-	if !q.loc.Network.IsValid() {
+	if !q.finerThanSource() {
 		return q.loc.Block
 	}
-	bits := sourceBits4
-	if q.client.Is6() {
-		bits = sourceBits6
-	}
-	if q.loc.Network.Bits() <= bits {
-		return q.loc.Block
-	}
-	p, _ := q.client.Prefix(bits)
+	p, _ := q.client.Prefix(q.sourceBits())
 	return p
+}
+
+// finerThanSource reports whether the client's CIDRDB network is finer than the ECS source prefix.
+func (q *request) finerThanSource() bool {
+	return q.loc.Network.IsValid() && q.loc.Network.Bits() > q.sourceBits()
+}
+
+// sourceBits is the ECS source prefix length for the client (DESIGN.md §5).
+func (q *request) sourceBits() int {
+	if q.client.Is6() {
+		return sourceBits6
+	}
+	return sourceBits4
 }
 
 // globalKey is where answers that hold for every client live: scope-0 and negative answers.

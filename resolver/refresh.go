@@ -18,8 +18,8 @@ const minColdAfter = time.Minute
 // track records a client's request for sibling prefetch (subnet tier) and active refresh (active
 // rules). Other requests are not tracked.
 func (r *Resolver) track(req *request, key cache.Key, cached bool) {
-	if r.recent == nil || (req.rule.Refresh != RefreshActive && key.Tier != cache.TierSubnet) {
-		return
+	if r.recent == nil || req.borrowed || (req.rule.Refresh != RefreshActive && key.Tier != cache.TierSubnet) {
+		return // a borrowed block answer is refreshed by the block's own clients
 	}
 	r.recent.touch(key, req, r.cfg.Now(), cached)
 }

@@ -291,4 +291,20 @@ func TestRegressAnswerForASplitSlash24StaysOutOfTheBlock(t *testing.T) {
 	if b.Scope != "1.3.0.64/26" {
 		t.Errorf("client 1.3.1.5 cached under %q, want the block 1.3.0.64/26", b.Scope)
 	}
+	// Now the block's answer, fetched for a wider network of the block, serves the sub-/24 client
+	// too: it is the one the CDN means for it.
+	a, err = ask(t, r, c, "1.3.0.70")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a.IPs) != 1 || a.IPs[0] != netip.MustParseAddr("10.0.0.2") || a.Scope != "1.3.0.64/26" || a.Source != "hit" {
+		t.Errorf("client 1.3.0.70 got %v from %q (%s), want its block's 10.0.0.2 from the cache", a.IPs, a.Scope, a.Source)
+	}
+	// Its passive refresh, near the end of the TTL, is left to the block's own clients.
+	before := f.queries.Load()
+	clk.Advance(57 * time.Second)
+	ask(t, r, c, "1.3.0.70")
+	if q := f.queries.Load(); q != before {
+		t.Errorf("a borrowed answer was refreshed for the sub-/24 client: %d queries, want %d", q, before)
+	}
 }

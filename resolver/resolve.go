@@ -41,7 +41,7 @@ func (r *Resolver) Resolve(ctx context.Context, q Query) (Answer, error) {
 		}
 		// In the last tenth of its TTL: answer now, refresh after responding.
 		left := e.Remaining(now)
-		if left*refreshShare <= e.TTL {
+		if left*refreshShare <= e.TTL && !req.borrowed { // a borrowed answer is its block's clients' to refresh
 			r.refreshAsync(req, key, KindPassive)
 		}
 		return r.answer(req, key, e, left, "hit"), nil
@@ -75,6 +75,16 @@ func (r *Resolver) Resolve(ctx context.Context, q Query) (Answer, error) {
 // (req.part is set, so its fetch is not coalesced with other parts').
 func (r *Resolver) lookup(req *request) (cache.Key, cache.Entry, cache.Result, bool) {
 	key := req.tierKey()
+	if key.Tier == cache.TierSubnet && req.finerThanSource() {
+		// A client of a network finer than /24 is fetched for under its /24, but its block's answer,
+		// fetched for one of the block's wider networks, holds for it too.
+		bk := key
+		bk.Scope = req.loc.Block.String()
+		if e, res, _ := r.cache.Get(bk); res == cache.Hit && e.Rcode == dns.RcodeSuccess && covers(e.Parts, req.client) {
+			req.fallback, req.borrowed = bk, true
+			return bk, e, res, true
+		}
+	}
 	e, res, ok := r.cache.Get(key)
 	switch {
 	case ok && e.Rcode == rcodeSplit && res == cache.Hit:

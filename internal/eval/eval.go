@@ -30,19 +30,22 @@ import (
 
 // Workload is the request stream: which clients ask for which names, and how fast.
 type Workload struct {
-	// Requests is how many requests are made. Default 200000.
+	// Requests is how many requests are made. Default 500000.
 	Requests int
-	// Span is the simulated time the requests are spread over, evenly. Default 2h.
+	// Span is the simulated time the requests are spread over, evenly. Default 30m: with the
+	// defaults about 0.07 requests a second per /24, a few asks a TTL for the popular names.
 	Span time.Duration
 	// HotSubnets is how many /24s are hot (busy office and campus networks). Default 16.
 	HotSubnets int
-	// HotShare is the share of requests from the hot /24s. Default 0.3.
+	// HotShare is the share of requests from the hot /24s. Default 0.1.
 	HotShare float64
-	// SubnetZipf is the Zipf exponent (> 1) of the other requests over all /24s. Default 1.05.
-	SubnetZipf float64
-	// SubnetSigma, when above 0, replaces the Zipf law: each /24's share of the other requests is
-	// log-normal with this sigma (its client population), as in a carrier's address pool.
+	// SubnetSigma is the spread of the other requests over all /24s: each /24's share is
+	// log-normal with this sigma (its client population, as in a carrier's address pools).
+	// Default 1; negative: SubnetZipf instead.
 	SubnetSigma float64
+	// SubnetZipf, when SubnetSigma is negative, spreads the other requests over the /24s by a Zipf
+	// law with this exponent (> 1) instead, a few /24s taking most of them. Default 1.05.
+	SubnetZipf float64
 	// DomainZipf is the Zipf exponent (> 1) of names' popularity. Default 1.2.
 	DomainZipf float64
 	// Seed makes the stream; the same Workload always makes the same requests. Default 1.
@@ -51,16 +54,19 @@ type Workload struct {
 
 func (w Workload) withDefaults() Workload {
 	if w.Requests == 0 {
-		w.Requests = 200_000
+		w.Requests = 500_000
 	}
 	if w.Span == 0 {
-		w.Span = 2 * time.Hour
+		w.Span = 30 * time.Minute
 	}
 	if w.HotSubnets == 0 {
 		w.HotSubnets = 16
 	}
 	if w.HotShare == 0 {
-		w.HotShare = 0.3
+		w.HotShare = 0.1
+	}
+	if w.SubnetSigma == 0 {
+		w.SubnetSigma = 1
 	}
 	if w.SubnetZipf == 0 {
 		w.SubnetZipf = 1.05

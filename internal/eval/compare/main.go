@@ -2,7 +2,7 @@
 // README: it learns a CIDRDB by probing the world, then sends one workload through a city+ISP
 // cache, a fixed /24 cache and the learnt CIDRDB, judging every answer against the world's truth.
 //
-//	go run ./internal/eval/compare [-requests 200000] [-span 2h] [-seed 1]
+//	go run ./internal/eval/compare [-requests 500000] [-span 30m] [-seed 1] [-breakdown]
 package main
 
 import (
@@ -27,12 +27,12 @@ func main() {
 
 func run() error {
 	var w eval.Workload
-	flag.IntVar(&w.Requests, "requests", 200_000, "requests in the workload")
-	flag.DurationVar(&w.Span, "span", 2*time.Hour, "simulated time the requests spread over")
+	flag.IntVar(&w.Requests, "requests", 500_000, "requests in the workload")
+	flag.DurationVar(&w.Span, "span", 30*time.Minute, "simulated time the requests spread over")
 	flag.Uint64Var(&w.Seed, "seed", 1, "workload seed")
-	flag.Float64Var(&w.HotShare, "hot-share", 0.3, "share of requests from the hot /24s")
-	flag.Float64Var(&w.SubnetZipf, "subnet-zipf", 1.05, "Zipf exponent (> 1) of the other requests over all /24s")
-	flag.Float64Var(&w.SubnetSigma, "subnet-sigma", 0, "when above 0: log-normal sigma of /24s' shares, instead of the Zipf law")
+	flag.Float64Var(&w.HotShare, "hot-share", 0.1, "share of requests from the 16 hot /24s")
+	flag.Float64Var(&w.SubnetSigma, "subnet-sigma", 1, "log-normal sigma of the other requests' shares over all /24s; negative: -subnet-zipf instead")
+	flag.Float64Var(&w.SubnetZipf, "subnet-zipf", 1.05, "with a negative -subnet-sigma: Zipf exponent (> 1) of the other requests over all /24s")
 	flag.Float64Var(&w.DomainZipf, "domain-zipf", 1.2, "Zipf exponent (> 1) of names' popularity")
 	minAsks := flag.Int("active-min-asks", 0, "the resolver's refresh.active_min_asks (0: its default)")
 	breakdown := flag.Bool("breakdown", false, "also print where each design's upstream queries went")
