@@ -53,6 +53,8 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if *dir, err = os.MkdirTemp("", "httpdns-demo-"); err != nil {
 			return err
 		}
+	} else if err := os.MkdirAll(*dir, 0o755); err != nil {
+		return fmt.Errorf("demo directory: %w", err)
 	}
 	var upstreams []string
 	for range *nodes {

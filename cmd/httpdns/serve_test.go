@@ -348,3 +348,34 @@ func TestServeUpstreamOutage(t *testing.T) {
 		t.Errorf("uncached name failed after %v, want about the 3 s request deadline at most", d)
 	}
 }
+
+func TestDemoMakesItsDirectory(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "new", "demo")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- runDemo(ctx, []string{"-dir", dir, "-listen", "127.0.0.1:0", "-admin-listen", "127.0.0.1:0", "-nodes", "1"},
+			io.Discard, io.Discard)
+	}()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "httpdns.yaml")); err == nil {
+			break
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("demo stopped: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("demo wrote no config into a directory that did not exist")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("demo: %v", err)
+	}
+}
