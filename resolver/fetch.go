@@ -148,10 +148,6 @@ func (r *Resolver) placement(req *request, key cache.Key, p parsed, src netip.Pr
 	if key.Tier == cache.TierGlobal && req.rule.Tier != cache.TierGlobal {
 		key = req.tierKey()
 	}
-	// A client finer than /24 gets its /24's answer: that never goes under its block's key.
-	if req.borrowed {
-		key = req.tierKey()
-	}
 	if !src.IsValid() || p.scope < 0 || req.rule.Tier != cache.TierSubnet {
 		return key, netip.Prefix{}
 	}

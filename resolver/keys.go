@@ -52,21 +52,13 @@ func (q *request) blockScope() netip.Prefix {
 	if !q.finerThanSource() {
 		return q.loc.Block
 	}
-	p, _ := q.client.Prefix(q.sourceBits())
+	p, _ := q.client.Prefix(sourceBitsOf(q.client))
 	return p
 }
 
 // finerThanSource reports whether the client's CIDRDB network is finer than the ECS source prefix.
 func (q *request) finerThanSource() bool {
-	return q.loc.Network.IsValid() && q.loc.Network.Bits() > q.sourceBits()
-}
-
-// sourceBits is the ECS source prefix length for the client (DESIGN.md §5).
-func (q *request) sourceBits() int {
-	if q.client.Is6() {
-		return sourceBits6
-	}
-	return sourceBits4
+	return q.loc.Network.IsValid() && q.loc.Network.Bits() > sourceBitsOf(q.client)
 }
 
 // globalKey is where answers that hold for every client live: scope-0 and negative answers.

@@ -22,12 +22,16 @@ func ecsSource(client netip.Addr) netip.Prefix {
 		client.IsUnspecified() || client.IsMulticast() || client.IsLinkLocalMulticast() {
 		return netip.Prefix{}
 	}
-	bits := sourceBits4
-	if client.Is6() {
-		bits = sourceBits6
-	}
-	p, _ := client.Prefix(bits)
+	p, _ := client.Prefix(sourceBitsOf(client))
 	return p
+}
+
+// sourceBitsOf is the ECS source prefix length for client: /24 for IPv4, /56 for IPv6 (DESIGN.md §5).
+func sourceBitsOf(client netip.Addr) int {
+	if client.Is6() {
+		return sourceBits6
+	}
+	return sourceBits4
 }
 
 // newQuery builds the upstream question, with an ECS option for src when src is valid.

@@ -66,7 +66,7 @@ func (t *recent) fetched(key cache.Key, kind Kind) (unused Kind, wasted bool) {
 	if !ok {
 		return 0, false
 	}
-	unused, wasted = it.by, it.used == 0 && it.by != KindMiss
+	unused, wasted = it.by, it.unusedRefresh()
 	it.asks, it.used, it.by = 0, 0, kind
 	return unused, wasted
 }
@@ -126,7 +126,15 @@ func (t *recent) drop(key cache.Key, asked time.Time) (unused Kind, wasted bool)
 		return 0, false
 	}
 	delete(t.items, key)
-	return it.by, it.used == 0 && it.by != KindMiss
+	return it.by, it.unusedRefresh()
+}
+
+// unusedRefresh reports whether the key's last fetch was a background refresh no client used.
+func (it *recentKey) unusedRefresh() bool { return it.used == 0 && it.by != KindMiss }
+
+// pastRefreshPoint reports whether e is at or past refreshAt (a share) of its TTL.
+func pastRefreshPoint(e cache.Entry, refreshAt float64, now time.Time) bool {
+	return now.Sub(e.Fetched).Seconds() >= refreshAt*float64(e.TTL)
 }
 
 // len is the number of tracked keys.

@@ -27,7 +27,12 @@ func (r *Resolver) track(req *request, key cache.Key, cached bool) {
 // noteFetched records a fetch of key for the refresh engine, and counts the fetch before it as
 // unused when it was a background refresh no client asked for since.
 func (r *Resolver) noteFetched(key cache.Key, kind Kind) {
-	if k, wasted := r.recent.fetched(key, kind); wasted {
+	r.countUnused(r.recent.fetched(key, kind))
+}
+
+// countUnused counts an unused refresh of kind k, when wasted.
+func (r *Resolver) countUnused(k Kind, wasted bool) {
+	if wasted {
 		r.metrics.unused.WithLabelValues(k.String()).Inc()
 	}
 }
@@ -65,15 +70,13 @@ func (r *Resolver) Sweep() {
 			ttl = max(time.Duration(e.TTL)*time.Second*coldTTLs, minColdAfter)
 		}
 		if now.Sub(it.asked) > ttl {
-			if k, wasted := r.recent.drop(it.key, it.asked); wasted {
-				r.metrics.unused.WithLabelValues(k.String()).Inc()
-			}
+			r.countUnused(r.recent.drop(it.key, it.asked))
 			continue
 		}
 		if !it.active || (ok && e.Rcode == rcodeSplit) || it.asks < r.cfg.ActiveMinAsks {
 			continue
 		}
-		if !ok || now.Sub(e.Fetched).Seconds() >= it.refreshAt*float64(e.TTL) {
+		if !ok || pastRefreshPoint(e, it.refreshAt, now) {
 			if tk, tracked := r.recent.get(it.key); tracked {
 				r.refreshAsync(&tk.req, it.key, KindActive)
 			}
@@ -100,7 +103,7 @@ func (r *Resolver) prefetchSiblings(req *request, e cache.Entry) {
 			continue // not in demand since its last fetch
 		}
 		cur, cached := r.cache.Peek(key)
-		if cached && (cur.Rcode == rcodeSplit || now.Sub(cur.Fetched).Seconds() < it.refreshAt*float64(cur.TTL)) {
+		if cached && (cur.Rcode == rcodeSplit || !pastRefreshPoint(cur, it.refreshAt, now)) {
 			continue
 		}
 		if !r.recent.markPrefetched(key, now, time.Duration(e.TTL)*time.Second) {

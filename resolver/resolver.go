@@ -65,11 +65,13 @@ type Config struct {
 	// order). 0: unlimited (the default).
 	UpstreamQPS float64
 	// PrefetchSiblings is how many sibling blocks (same country, city, ISP; nearest by address)
-	// are refreshed along with a subnet-tier answer fetched upstream, if clients asked for them
-	// lately. Default 4; negative disables sibling prefetch.
+	// are refreshed along with a subnet-tier answer fetched upstream, if clients asked for them at
+	// least ActiveMinAsks times since their last fetch and they are past their refresh point.
+	// Default 4; negative disables sibling prefetch.
 	PrefetchSiblings int
 	// ActiveMinAsks is how many times clients must have asked for a key of an active rule since
-	// it was last fetched for active refresh to refresh it ahead of expiry. Default 2.
+	// it was last fetched for active refresh to refresh it ahead of expiry, and for a sibling block
+	// to be prefetched. Default 2.
 	ActiveMinAsks int
 	// TrackKeys bounds how many recently asked keys are remembered for active refresh and sibling
 	// prefetch. Default 100000.

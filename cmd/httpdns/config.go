@@ -113,11 +113,13 @@ type TTLConfig struct {
 // RefreshConfig tunes the background work that keeps hot answers warm.
 type RefreshConfig struct {
 	// PrefetchSiblings is how many sibling blocks (same country, city and ISP, nearest by address)
-	// are refreshed with a subnet-tier answer fetched upstream, when clients asked for them since
-	// their last fetch; each at most once per TTL. 0 disables prefetch. Default 4.
+	// are refreshed with a subnet-tier answer fetched upstream, when clients asked for them at least
+	// ActiveMinAsks times since their last fetch and they are past their refresh point; each at most
+	// once per TTL. 0 disables prefetch. Default 4.
 	PrefetchSiblings int `yaml:"prefetch_siblings"`
 	// ActiveMinAsks is how often a key of an `active` whitelist rule must have been asked since its
-	// last fetch to be refreshed ahead of expiry (at 80–90% of its TTL). Default 2.
+	// last fetch to be refreshed ahead of expiry (at 80–90% of its TTL), and a sibling block to be
+	// prefetched. Default 2.
 	ActiveMinAsks int `yaml:"active_min_asks"`
 	// TrackKeys bounds the recently asked keys remembered for active refresh and prefetch.
 	// Default 100000.
