@@ -137,7 +137,13 @@ func (w *World) route(c *cdn, ecs netip.Prefix) (site, scope int) {
 		return c.defaultEdge, 0
 	}
 	a := ecs.Masked().Addr()
-	if p, ok := c.find(a); ok {
+	if a.Is6() {
+		if i := w.findAlloc6(hi64(a)); i >= 0 {
+			site, scope = c.route6(hi64(a), w.allocs6[i].region, w.cfg.AltEdgeRate)
+		} else {
+			site, scope = c.defaultEdge, w.gapBits(a)
+		}
+	} else if p, ok := c.find(a); ok {
 		site, scope = c.blocks[p.block].Edge, p.prefix.Bits()
 	} else {
 		site, scope = c.defaultEdge, w.gapBits(a)
@@ -162,7 +168,12 @@ func (w *World) gapBits(a netip.Addr) int {
 // overlapsWorld reports whether p shares an address with any region.
 func (w *World) overlapsWorld(p netip.Prefix) bool {
 	if p.Addr().Is6() {
-		return slices.ContainsFunc(w.v6, p.Overlaps)
+		for _, a := range w.allocs6 {
+			if p.Overlaps(prefix6(a.first, a.bits)) {
+				return true
+			}
+		}
+		return false
 	}
 	first := u32(p.Addr())
 	last := first | uint32(1<<(32-p.Bits())-1)

@@ -238,11 +238,11 @@ func TestAnswerIPv6(t *testing.T) {
 	clientA, clientB := w.ClientIn(v6a, 1), w.ClientIn(v6b, 1)
 	for _, name := range []string{"img.cdn-a.test", "video.cdn-b.test", "dl.cdn-c.test", "pay.cdn-e.test"} {
 		ips, scope, _, rcode := w.Answer(name, dns.TypeAAAA, pfx(clientA, 56))
-		if rcode != dns.RcodeSuccess || len(ips) == 0 || !ips[0].Is6() || (scope != 40 && scope != 56) {
+		if rcode != dns.RcodeSuccess || len(ips) == 0 || !ips[0].Is6() || scope < 40 || scope > 56 {
 			t.Fatalf("Answer(%s, AAAA, %s) = %v scope %d rcode %d", name, pfx(clientA, 56), ips, scope, rcode)
 		}
 		if !slices.Equal(ips, w.Truth(name, dns.TypeAAAA, clientA)) {
-			t.Errorf("%s: the /56 answer differs from the truth inside the region's /40", name)
+			t.Errorf("%s: the /56 answer differs from the truth inside it", name)
 		}
 		if slices.Equal(ips, w.Truth(name, dns.TypeAAAA, clientB)) {
 			t.Errorf("%s: regions %d and %d get the same IPv6 edge %v", name, a.ID, b.ID, ips)

@@ -38,16 +38,18 @@ type cdnSpec struct {
 	blockBits      int // aligned blocks of this prefix length; 0 for runs
 	minRun, maxRun int // runs of this many /24s when blockBits is 0
 	splits         bool
+	v6Bits         int // IPv6: aligned blocks of this prefix length
+	v6Split        int // IPv6: a few blocks are cut into pieces of this length (0: none)
 }
 
 // cdnSpecs lists the providers of every world.
 func cdnSpecs() []cdnSpec {
 	return []cdnSpec{
-		{CDN: CDN{Name: "cdn-a", Honest: true, Layout: "aligned /20"}, blockBits: 20},
-		{CDN: CDN{Name: "cdn-b", Honest: false, Layout: "aligned /22"}, blockBits: 22},
-		{CDN: CDN{Name: "cdn-c", Honest: true, Layout: "aligned /21, some /24s cut into /26s"}, blockBits: 21, splits: true},
-		{CDN: CDN{Name: "cdn-d", Honest: true, Layout: "runs of 1-12 /24s"}, minRun: 1, maxRun: 12},
-		{CDN: CDN{Name: "cdn-e", Honest: false, Layout: "runs of 2-9 /24s"}, minRun: 2, maxRun: 9},
+		{CDN: CDN{Name: "cdn-a", Honest: true, Layout: "aligned /20; IPv6 /44"}, blockBits: 20, v6Bits: 44},
+		{CDN: CDN{Name: "cdn-b", Honest: false, Layout: "aligned /22; IPv6 /40, some cut into /48s"}, blockBits: 22, v6Bits: 40, v6Split: 48},
+		{CDN: CDN{Name: "cdn-c", Honest: true, Layout: "aligned /21, some /24s cut into /26s; IPv6 /40, some cut into /56s"}, blockBits: 21, splits: true, v6Bits: 40, v6Split: 56},
+		{CDN: CDN{Name: "cdn-d", Honest: true, Layout: "runs of 1-12 /24s; IPv6 /48"}, minRun: 1, maxRun: 12, v6Bits: 48},
+		{CDN: CDN{Name: "cdn-e", Honest: false, Layout: "runs of 2-9 /24s; IPv6 /44, some cut into /52s"}, minRun: 2, maxRun: 9, v6Bits: 44, v6Split: 52},
 	}
 }
 
@@ -72,14 +74,14 @@ type cdn struct {
 	index       int
 	blocks      []Block
 	pieces      []piece // every IPv4 piece, sorted by address
-	pieces6     []piece // one IPv6 /40 piece per region
 	defaultEdge int
+	seed        uint64 // makes the IPv6 blocks (route6)
 }
 
 // buildCDNs partitions the world for every provider, each from its own random stream.
 func (w *World) buildCDNs() {
 	for i, spec := range cdnSpecs() {
-		c := &cdn{cdnSpec: spec, index: i, defaultEdge: sitesPerRegion * len(w.regions)}
+		c := &cdn{cdnSpec: spec, index: i, defaultEdge: sitesPerRegion * len(w.regions), seed: mix64(w.cfg.Seed<<8 | uint64(i))}
 		r := w.rng(100 + uint64(i))
 		var ranges []labelled
 		for _, a := range w.allocs {
@@ -91,12 +93,6 @@ func (w *World) buildCDNs() {
 			ranges = c.split(r, w, ranges)
 		}
 		c.index4(ranges)
-		for reg, p := range w.v6 {
-			id := c.newBlock(reg, sitesPerRegion*reg)
-			c.blocks[id].Prefixes = []netip.Prefix{p}
-			c.pieces6 = append(c.pieces6, piece{p, id})
-		}
-		slices.SortFunc(c.pieces6, func(a, b piece) int { return comparePrefix(a.prefix, b.prefix) })
 		c.renumber()
 		w.cdns = append(w.cdns, c)
 	}
@@ -197,19 +193,14 @@ func (c *cdn) renumber() {
 		newID[c.blocks[i].ID] = i
 		c.blocks[i].ID = i
 	}
-	for _, list := range [][]piece{c.pieces, c.pieces6} {
-		for i := range list {
-			list[i].block = newID[list[i].block]
-		}
+	for i := range c.pieces {
+		c.pieces[i].block = newID[c.pieces[i].block]
 	}
 }
 
-// find returns the piece holding a.
+// find returns the IPv4 piece holding a.
 func (c *cdn) find(a netip.Addr) (piece, bool) {
 	list := c.pieces
-	if a.Is6() {
-		list = c.pieces6
-	}
 	i, found := slices.BinarySearchFunc(list, a, func(p piece, a netip.Addr) int {
 		return p.prefix.Addr().Compare(a)
 	})
@@ -232,3 +223,33 @@ func (c *cdn) edge6(site, host int) netip.Addr {
 	return netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0xf0, byte(c.index), byte(site >> 8), byte(site),
 		14: byte(host >> 8), 15: byte(host)})
 }
+
+// v6SplitRate is the fraction of a provider's IPv6 blocks cut into pieces (cdnSpec.v6Split).
+const v6SplitRate = 0.1
+
+// route6 returns the edge site and the honest ECS scope for the IPv6 address whose top 64 bits are
+// hi, inside an allocation of region. IPv6 blocks are too many to list (a /32 holds 65,536 /48s),
+// so they are a function of the address: the aligned /v6Bits around it is a block routed to the
+// region's main site, or with probability AltEdgeRate to an alternate; v6SplitRate of the blocks
+// are cut into /v6Split pieces, each of which goes to the block's site or another one at random,
+// and report the piece's length as their scope.
+func (c *cdn) route6(hi uint64, region int, altRate float64) (site, scope int) {
+	base := hi &^ (size6(c.v6Bits) - 1)
+	h := mix64(c.seed ^ base)
+	main := sitesPerRegion * region
+	site = main
+	if unit(h) < altRate {
+		site = main + 1 + int(h>>32)%(sitesPerRegion-1)
+	}
+	if c.v6Split == 0 || unit(mix64(h)) >= v6SplitRate {
+		return site, c.v6Bits
+	}
+	p := hi &^ (size6(c.v6Split) - 1)
+	if hp := mix64(c.seed ^ p ^ 0x5eed); hp&1 == 1 {
+		site = main + (site-main+1+int(hp>>33)%(sitesPerRegion-1))%sitesPerRegion
+	}
+	return site, c.v6Split
+}
+
+// unit maps a hash to [0, 1).
+func unit(h uint64) float64 { return float64(h>>11) / (1 << 53) }

@@ -29,6 +29,16 @@ type Config struct {
 	// SplitRate is the fraction of IPv4 /24s that the splitting CDN (cdn-c) cuts into /26 pieces
 	// with different edges, 0..0.5. Default 0.005.
 	SplitRate float64
+	// V6Allocs is how many IPv6 allocations the world has, each /32 to /40, every region at least
+	// one (so 0 or Cities×ISPs..1024). 0 (the default) gives every region one /40: a compact IPv6
+	// world for tests. EvalConfig asks for the demanding layout.
+	V6Allocs int
+	// V6Subnets is about how many /56s IPv6 clients live in (Subnets6), shared equally by the
+	// allocations, 0..65536. Default 32 per allocation.
+	V6Subnets int
+	// V6GeoErrorRate is about the fraction of the client /56s whose /48 pool the IP library puts
+	// in another city or ISP, 0..0.5. Default 0.
+	V6GeoErrorRate float64
 }
 
 // DefaultConfig returns the configuration of the default world: 5 cities in 3 countries, 3 ISPs,
@@ -45,10 +55,23 @@ func DefaultConfig() Config {
 	}
 }
 
+// EvalConfig returns the configuration of the evaluation's world: the default world's IPv4 (the
+// same /24s, misplacements and CDN blocks) plus demanding IPv6: 40 allocations of /32 to /40,
+// about 2,000 client /56s, and an IP library wrong about the /48 pools of about 3% of them.
+func EvalConfig() Config {
+	c := DefaultConfig()
+	c.V6Allocs = 40
+	c.V6Subnets = 2000
+	c.V6GeoErrorRate = 0.03
+	return c
+}
+
 // Limits of Config.
 const (
-	maxSubnets = 1 << 18
-	maxRate    = 0.5
+	maxSubnets   = 1 << 18
+	maxRate      = 0.5
+	maxV6Allocs  = 1024
+	maxV6Subnets = 1 << 16
 )
 
 // withDefaults fills the zero counts with the defaults.
@@ -62,6 +85,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Subnets == 0 {
 		c.Subnets = d.Subnets
+	}
+	if c.V6Subnets == 0 {
+		c.V6Subnets = 32 * max(c.V6Allocs, c.Cities*c.ISPs)
 	}
 	return c
 }
@@ -78,10 +104,17 @@ func (c Config) validate() error {
 	if minimum := c.Cities * c.ISPs * 32; c.Subnets < minimum || c.Subnets > maxSubnets {
 		errs = append(errs, fmt.Errorf("subnets %d: want %d..%d", c.Subnets, minimum, maxSubnets))
 	}
+	if c.V6Allocs != 0 && (c.V6Allocs < c.Cities*c.ISPs || c.V6Allocs > maxV6Allocs) {
+		errs = append(errs, fmt.Errorf("v6 allocs %d: want 0 or %d..%d", c.V6Allocs, c.Cities*c.ISPs, maxV6Allocs))
+	}
+	if c.V6Subnets < 0 || c.V6Subnets > maxV6Subnets {
+		errs = append(errs, fmt.Errorf("v6 subnets %d: want 0..%d", c.V6Subnets, maxV6Subnets))
+	}
 	rates := []struct {
 		name string
 		v    float64
-	}{{"geo error rate", c.GeoErrorRate}, {"alt edge rate", c.AltEdgeRate}, {"split rate", c.SplitRate}}
+	}{{"geo error rate", c.GeoErrorRate}, {"alt edge rate", c.AltEdgeRate}, {"split rate", c.SplitRate},
+		{"v6 geo error rate", c.V6GeoErrorRate}}
 	for _, r := range rates {
 		if !(r.v >= 0 && r.v <= maxRate) {
 			errs = append(errs, fmt.Errorf("%s %v: want 0..%v", r.name, r.v, maxRate))

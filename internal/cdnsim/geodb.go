@@ -25,8 +25,8 @@ const buildEpoch = 1735689600
 // database (database_type "GeoIP2-City": continent, country, registered_country, city, location)
 // and an ISP database (database_type "GeoIP2-ISP": isp, organization, autonomous_system_number,
 // autonomous_system_organization). Both are IPv6 trees holding the IPv4 space too. Every
-// allocation is written with its true region and every Misplaced /24 over it with the wrong one,
-// so the files agree with GeoRegion and disagree with TrueRegion exactly there.
+// allocation is written with its true region and every Misplaced /24 and Misplaced6 /48 over it
+// with the wrong one, so the files agree with GeoRegion and disagree with TrueRegion exactly there.
 func (w *World) WriteGeoDBs(dir string) (cityPath, ispPath string, err error) {
 	cityPath, ispPath = filepath.Join(dir, CityDBName), filepath.Join(dir, ISPDBName)
 	if err := w.writeDB(cityPath, "GeoIP2-City", w.cityRecord); err != nil {
@@ -56,11 +56,14 @@ func (w *World) writeDB(path, dbType string, record func(int) mmdbtype.Map) erro
 	for _, a := range w.allocs {
 		nets, regions = append(nets, prefix4(a.first, a.bits)), append(regions, a.region)
 	}
-	for r, p := range w.v6 {
-		nets, regions = append(nets, p), append(regions, r)
+	for _, a := range w.allocs6 {
+		nets, regions = append(nets, prefix6(a.first, a.bits)), append(regions, a.region)
 	}
 	for _, p := range w.misplaced {
 		nets, regions = append(nets, p), append(regions, w.geo[u32(p.Addr())])
+	}
+	for _, p := range w.misplaced6 {
+		nets, regions = append(nets, p), append(regions, w.geo6[hi64(p.Addr())])
 	}
 	for i, p := range nets {
 		if err := tree.Insert(ipNet(p), record(regions[i])); err != nil {

@@ -31,6 +31,14 @@ func (w *World) Regions() []Region {
 // Subnets returns every IPv4 /24 of the world, sorted.
 func (w *World) Subnets() []netip.Prefix { return slices.Clone(w.subnets) }
 
+// Subnets6 returns the /56s IPv6 clients live in, sorted. The rest of the IPv6 allocations is
+// routed all the same, but a workload draws its IPv6 clients from these.
+func (w *World) Subnets6() []netip.Prefix { return slices.Clone(w.subnets6) }
+
+// Misplaced6 returns the IPv6 /48 pools the IP library puts in the wrong region, sorted: exactly
+// where GeoRegion differs from TrueRegion for IPv6.
+func (w *World) Misplaced6() []netip.Prefix { return slices.Clone(w.misplaced6) }
+
 // Misplaced returns the IPv4 /24s the IP library puts in the wrong region, sorted: exactly the
 // /24s where GeoRegion differs from TrueRegion.
 func (w *World) Misplaced() []netip.Prefix { return slices.Clone(w.misplaced) }
@@ -65,9 +73,9 @@ func (w *World) CDNs() []CDN {
 	return out
 }
 
-// Blocks returns the true partition of the world by the CDN named cdnName (e.g. "cdn-a"):
-// IPv4 blocks in address order, then one IPv6 block per region; nil for an unknown CDN. Later
-// tools compare what they learn by probing with this.
+// Blocks returns the true IPv4 partition of the world by the CDN named cdnName (e.g. "cdn-a"),
+// blocks in address order; nil for an unknown CDN. Later tools compare what they learn by probing
+// with this. IPv6 blocks are too many to list: Block6 gives the one around an address.
 func (w *World) Blocks(cdnName string) []Block {
 	for _, c := range w.cdns {
 		if c.Name != cdnName {
@@ -80,4 +88,21 @@ func (w *World) Blocks(cdnName string) []Block {
 		return out
 	}
 	return nil
+}
+
+// Block6 returns the IPv6 block of the CDN named cdnName around addr: the finest prefix of the
+// provider's layout holding it (what an honest provider reports as the scope) and its edge site.
+// ok is false for an unknown CDN or an address outside the world's IPv6 allocations.
+func (w *World) Block6(cdnName string, addr netip.Addr) (block netip.Prefix, edge int, ok bool) {
+	if !addr.Is6() || addr.Is4In6() {
+		return netip.Prefix{}, 0, false
+	}
+	i := w.findAlloc6(hi64(addr))
+	for _, c := range w.cdns {
+		if c.Name == cdnName && i >= 0 {
+			site, bits := c.route6(hi64(addr), w.allocs6[i].region, w.cfg.AltEdgeRate)
+			return prefix6(hi64(addr), bits), site, true
+		}
+	}
+	return netip.Prefix{}, 0, false
 }

@@ -20,8 +20,9 @@ type Region struct {
 	ISP string
 	// ASN is the ISP's autonomous system number (from the documentation range, RFC 5398).
 	ASN uint32
-	// Prefixes are the region's IPv4 allocations (/16 to /20) in address order, then its IPv6 /40.
-	// They are shared: do not modify them.
+	// Prefixes are the region's IPv4 allocations (/16 to /20) in address order, then its IPv6
+	// allocations (a /40, or /32 to /40 with Config.V6Allocs) in address order. They are shared:
+	// do not modify them.
 	Prefixes []netip.Prefix
 }
 
@@ -38,10 +39,14 @@ type World struct {
 	cfg       Config
 	regions   []Region
 	allocs    []alloc        // IPv4 allocations sorted by address
-	v6        []netip.Prefix // v6[r] is region r's IPv6 /40
 	subnets   []netip.Prefix // every IPv4 /24, sorted
 	geo       map[uint32]int // first address of a misplaced /24 -> the region the IP library says
 	misplaced []netip.Prefix // the misplaced /24s, sorted
+
+	allocs6    []alloc6       // IPv6 allocations sorted by address
+	subnets6   []netip.Prefix // the /56s IPv6 clients live in, sorted
+	geo6       map[uint64]int // top 64 bits of a misplaced /48 pool -> the region the IP library says
+	misplaced6 []netip.Prefix // the misplaced /48 pools, sorted
 	cdns      []*cdn
 	domains   map[string]*domain
 	ents      map[string]bool // names that exist only because names below them do (RFC 8020)
@@ -59,6 +64,9 @@ func NewWorld(cfg Config) (*World, error) {
 		return nil, fmt.Errorf("building world: %w", err)
 	}
 	w.misplace(w.rng(2))
+	w.allocate6(w.rng(3))
+	w.populate6(w.rng(4))
+	w.misplace6(w.rng(5))
 	w.buildCDNs()
 	w.buildDomains()
 	return w, nil
@@ -70,18 +78,13 @@ func (w *World) rng(phase uint64) *rand.Rand {
 	return rand.New(rand.NewPCG(w.cfg.Seed, phase))
 }
 
-// makeRegions creates one region per (city, ISP) with an IPv6 /40 each; the /40s are laid out in a
-// shuffled order so that neighbouring /40s belong to unrelated regions.
+// makeRegions creates one region per (city, ISP); allocate and allocate6 give them addresses.
 func (w *World) makeRegions() {
 	cities, isps := cityTable()[:w.cfg.Cities], ispTable()[:w.cfg.ISPs]
 	n := len(cities) * len(isps)
-	order := w.rng(3).Perm(n)
 	for i := range n {
 		c, p := cities[i/len(isps)], isps[i%len(isps)]
 		w.regions = append(w.regions, Region{ID: i, Country: c.country, City: c.name, ISP: p.name, ASN: p.asn})
-		b := netip.MustParseAddr("2001:db8::").As16()
-		b[4] = byte(order[i] + 1)
-		w.v6 = append(w.v6, netip.PrefixFrom(netip.AddrFrom16(b), 40))
 	}
 }
 
@@ -133,7 +136,7 @@ func allocBits(r *rand.Rand, left, share int) int {
 	return choices[r.IntN(len(choices))]
 }
 
-// indexAllocs fills the regions' prefixes and the sorted list of /24s.
+// indexAllocs fills the regions' IPv4 prefixes and the sorted list of /24s.
 func (w *World) indexAllocs() {
 	for _, a := range w.allocs {
 		p := prefix4(a.first, a.bits)
@@ -141,9 +144,6 @@ func (w *World) indexAllocs() {
 		for s := uint64(a.first); s <= uint64(a.last); s += 256 {
 			w.subnets = append(w.subnets, prefix4(uint32(s), 24))
 		}
-	}
-	for i := range w.regions {
-		w.regions[i].Prefixes = append(w.regions[i].Prefixes, w.v6[i])
 	}
 }
 
@@ -177,10 +177,8 @@ func (w *World) trueRegion(a netip.Addr) int {
 		}
 		return -1
 	}
-	for r, p := range w.v6 {
-		if p.Contains(a) {
-			return r
-		}
+	if i := w.findAlloc6(hi64(a)); i >= 0 {
+		return w.allocs6[i].region
 	}
 	return -1
 }
@@ -192,6 +190,8 @@ func (w *World) geoRegion(a netip.Addr) int {
 		if r, ok := w.geo[u32(a)&^0xff]; ok {
 			return r
 		}
+	} else if r, ok := w.geo6[hi64(a)&^(size6(poolBits6)-1)]; ok {
+		return r
 	}
 	return w.trueRegion(a)
 }

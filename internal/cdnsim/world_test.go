@@ -57,7 +57,7 @@ func TestNewWorldFillsZeroCounts(t *testing.T) {
 	t.Parallel()
 	got := newWorld(t, cdnsim.Config{Seed: 7}).Config()
 	d := cdnsim.DefaultConfig()
-	want := cdnsim.Config{Seed: 7, Cities: d.Cities, ISPs: d.ISPs, Subnets: d.Subnets}
+	want := cdnsim.Config{Seed: 7, Cities: d.Cities, ISPs: d.ISPs, Subnets: d.Subnets, V6Subnets: 32 * d.Cities * d.ISPs}
 	if got != want {
 		t.Errorf("Config() = %+v, want %+v", got, want)
 	}
@@ -130,8 +130,9 @@ func checkRegions(t *testing.T, w *cdnsim.World, regions []cdnsim.Region) {
 			}
 			if a.Is6() {
 				v6++
-				if p.Bits() != 40 || !netip.MustParsePrefix("2001:db8::/32").Contains(a) {
-					t.Errorf("region %d IPv6 prefix %s, want a /40 in 2001:db8::/32", r.ID, p)
+				if want := w.Config().V6Allocs == 0; (p.Bits() == 40) != want && !want ||
+					p.Bits() < 32 || p.Bits() > 40 || !netip.MustParsePrefix("2400::/16").Contains(a) {
+					t.Errorf("region %d IPv6 prefix %s, want a /32../40 (a /40 by default) in 2400::/16", r.ID, p)
 				}
 			} else if p.Bits() < 16 || p.Bits() > 20 {
 				t.Errorf("region %d allocation %s, want /16../20", r.ID, p)
@@ -140,8 +141,8 @@ func checkRegions(t *testing.T, w *cdnsim.World, regions []cdnsim.Region) {
 				t.Errorf("TrueRegion(client in %s) = %d, %v; want %d", p, got.ID, ok, r.ID)
 			}
 		}
-		if v6 != 1 || len(r.Prefixes) < 3 {
-			t.Errorf("region %d has %d prefixes (%d IPv6), want two allocations and one /40 at least", r.ID, len(r.Prefixes), v6)
+		if v6 < 1 || (w.Config().V6Allocs == 0 && v6 != 1) || len(r.Prefixes) < 3 {
+			t.Errorf("region %d has %d prefixes (%d IPv6), want two allocations and one IPv6 allocation at least", r.ID, len(r.Prefixes), v6)
 		}
 	}
 	if len(countries) < 2 {

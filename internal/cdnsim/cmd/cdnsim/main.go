@@ -3,6 +3,12 @@
 // example in deploy/nginx and the Unbound recursive layer in deploy/unbound.
 //
 //	go run ./internal/cdnsim/cmd/cdnsim -listen 127.0.0.1:5300 -dir /tmp/world [-seed 1] [-clients 8]
+//	    [-delay 25ms] [-cities 5] [-isps 3] [-subnets 4096] [-v6-allocs 0] [-v6-subnets 0] [-eval]
+//
+// -delay holds every reply that long (a round trip to a far node); -cities, -isps, -subnets,
+// -v6-allocs and -v6-subnets shape the world (cdnsim.Config); -eval starts from the evaluation's
+// world (cdnsim.EvalConfig) instead of the default one. The probe bar's world, about 12,000 /24s
+// and 90 IPv6 allocations, is -cities 8 -isps 4 -subnets 12288 -v6-allocs 90.
 //
 // With -dir it writes the world's geo databases (world-city.mmdb, world-isp.mmdb), a whitelist
 // putting the CDN names in the subnet tier and the portal names in the global tier (domains.txt),
@@ -12,6 +18,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -26,7 +33,8 @@ import (
 	"github.com/httpdns/httpdns/internal/cdnsim"
 )
 
-const usage = `Usage: cdnsim [-listen ADDR] [-dir DIR] [-seed N] [-clients N]
+const usage = `Usage: cdnsim [-listen ADDR] [-dir DIR] [-seed N] [-clients N] [-delay D] [-eval]
+              [-cities N] [-isps N] [-subnets N] [-v6-allocs N] [-v6-subnets N]
 
 Serves the simulated CDN world's ECS-aware authoritative DNS for the zone "test." on ADDR
 (UDP and TCP) until interrupted. With -dir, writes the world's geo databases, a whitelist
@@ -69,18 +77,33 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	dir := fs.String("dir", "", "`directory` to write the geo databases, whitelist and clients into")
 	seed := fs.Uint64("seed", cdnsim.DefaultConfig().Seed, "world `seed`")
 	clients := fs.Int("clients", 8, "how many sample `clients` to write into clients.txt, 1..64")
+	delay := fs.Duration("delay", 0, "hold every reply this `long` (a round trip to a far node)")
+	eval := fs.Bool("eval", false, "start from the evaluation's world (demanding IPv6) instead of the default")
+	cities := fs.Int("cities", 0, "cities `N`, 2..8 (0: the world's default)")
+	isps := fs.Int("isps", 0, "ISPs `N` per city, 2..4 (0: default)")
+	subnets := fs.Int("subnets", 0, "about `N` IPv4 /24s (0: default)")
+	v6Allocs := fs.Int("v6-allocs", -1, "`N` IPv6 allocations of /32../40 (0: one /40 a region; -1: the world's default)")
+	v6Subnets := fs.Int("v6-subnets", 0, "about `N` client IPv6 /56s (0: default)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	if fs.NArg() > 0 || *clients < 1 || *clients > 64 {
+	if fs.NArg() > 0 || *clients < 1 || *clients > 64 || *delay < 0 {
 		fs.Usage()
 		return errUsage
 	}
 	cfg := cdnsim.DefaultConfig()
+	if *eval {
+		cfg = cdnsim.EvalConfig()
+	}
 	cfg.Seed = *seed
+	cfg.Cities, cfg.ISPs, cfg.Subnets, cfg.V6Subnets = cmp.Or(*cities, cfg.Cities), cmp.Or(*isps, cfg.ISPs),
+		cmp.Or(*subnets, cfg.Subnets), cmp.Or(*v6Subnets, cfg.V6Subnets)
+	if *v6Allocs >= 0 {
+		cfg.V6Allocs = *v6Allocs
+	}
 	world, err := cdnsim.NewWorld(cfg)
 	if err != nil {
 		return fmt.Errorf("building world: %w", err)
@@ -95,6 +118,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer srv.Close()
+	srv.SetDelay(*delay)
 	fmt.Fprintf(stdout, "cdnsim: serving zone %s. on %s (udp+tcp), seed %d\n", cdnsim.Zone, srv.Addr(), *seed)
 	if *dir != "" {
 		fmt.Fprintf(stdout, "cdnsim: wrote %s, %s, %s, %s into %s\n",
