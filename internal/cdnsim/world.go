@@ -47,9 +47,9 @@ type World struct {
 	subnets6   []netip.Prefix // the /56s IPv6 clients live in, sorted
 	geo6       map[uint64]int // top 64 bits of a misplaced /48 pool -> the region the IP library says
 	misplaced6 []netip.Prefix // the misplaced /48 pools, sorted
-	cdns      []*cdn
-	domains   map[string]*domain
-	ents      map[string]bool // names that exist only because names below them do (RFC 8020)
+	cdns       []*cdn
+	domains    map[string]*domain
+	ents       map[string]bool // names that exist only because names below them do (RFC 8020)
 }
 
 // NewWorld builds the world cfg describes. The same cfg always gives the same world.

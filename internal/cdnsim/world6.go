@@ -11,12 +11,12 @@ import (
 // special-purpose registry of RFC 6890, so a resolver sends ECS for them). Every IPv6 prefix the
 // world deals in is /64 or shorter, so an address is placed by its top 64 bits.
 const (
-	space6Hi    uint64 = 0x2400 << 48 // first address of the IPv6 space, top 64 bits
-	space6Bits         = 16
-	clientBits6        = 56 // the ECS source prefix a resolver sends for IPv6 (RFC 7871 §11.1)
-	poolBits6          = 48 // client /56s are handed out from /48 pools
-	minAllocBits6      = 32
-	maxAllocBits6      = 40
+	space6Hi      uint64 = 0x2400 << 48 // first address of the IPv6 space, top 64 bits
+	space6Bits           = 16
+	clientBits6          = 56 // the ECS source prefix a resolver sends for IPv6 (RFC 7871 §11.1)
+	poolBits6            = 48 // client /56s are handed out from /48 pools
+	minAllocBits6        = 32
+	maxAllocBits6        = 40
 )
 
 // alloc6 is one IPv6 allocation of a region, by the top 64 bits of its addresses.
