@@ -170,6 +170,26 @@ func (c *Cache) Peek(k Key) (Entry, bool) {
 	return e, ok
 }
 
+// Lookup is Get without counting a request. A caller that reads several keys
+// to answer one request (a block, then the part the block points to, then a
+// name-wide entry) reads them with Lookup and counts the request's one
+// outcome with Count, so httpdns_cache_requests_total counts requests, not
+// internal reads.
+func (c *Cache) Lookup(k Key) (Entry, Result, bool) {
+	if !k.Tier.Valid() {
+		return Entry{}, Miss, false
+	}
+	return c.lookup(k)
+}
+
+// Count counts one request's outcome in httpdns_cache_requests_total under
+// tier t (an invalid tier or result counts nowhere).
+func (c *Cache) Count(t Tier, r Result) {
+	if t.Valid() && r >= Hit && r <= Miss {
+		c.metrics.requests[t][r].Inc()
+	}
+}
+
 // lookup finds k's entry and classifies it. The stale window is checked here
 // against the injected clock and not left to ristretto's expiry, which runs on
 // the real clock and only as precisely as its cleanup buckets.

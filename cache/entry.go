@@ -33,6 +33,10 @@ type Entry struct {
 	// blocks); empty means the whole scope. Treated like IPs: copied on Set,
 	// read-only when returned.
 	Parts []netip.Prefix
+	// Split marks an entry that is no answer but a pointer: answers for the
+	// key's clients live under keys of Scope's prefix length (the resolver's
+	// blocks that a CDN splits finer for one name). IPs and Rcode are unused.
+	Split bool
 }
 
 // Expires returns the instant the entry stops being fresh: Fetched + TTL.

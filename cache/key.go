@@ -111,7 +111,12 @@ const keyBufSize = 384
 // width, the scope runs to the end), so only a true 64-bit hash collision can
 // map two keys to one slot. Get rules out even that by comparing the stored
 // Key (see item.matches).
-func (k Key) hash() uint64 {
+func (k Key) hash() uint64 { return k.Hash() }
+
+// Hash returns the 64-bit hash the cache files k under (XXH64 of an injective
+// encoding of the key); it does not allocate. Callers keeping their own
+// tables of keys can use it to shard them.
+func (k Key) Hash() uint64 {
 	var buf [keyBufSize]byte
 	b := binary.AppendUvarint(buf[:0], uint64(len(k.Name)))
 	b = append(b, k.Name...)
