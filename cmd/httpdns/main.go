@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 )
 
@@ -32,7 +33,9 @@ Commands:
   version   print the version of this binary
   help      print this help, or "httpdns help COMMAND" for one command
 
-Run "httpdns COMMAND -h" for the flags of a command.
+Run "httpdns COMMAND -h" for the flags of a command. "httpdns --version" is "httpdns version".
+A request for help prints it and exits 0; a command line that cannot be used prints the problem
+and the usage on stderr and exits 2; a command that fails exits 1.
 `
 
 func main() {
@@ -69,13 +72,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		err = runProbe(ctx, rest, stdout, stderr)
 	case "cidrdb":
 		err = runCIDRDB(rest, stdout, stderr)
-	case "version":
+	case "version", "-version", "--version":
 		err = runVersion(rest, stdout, stderr)
 	case "help", "-h", "-help", "--help":
-		if len(rest) > 0 && rest[0] != "help" {
+		// "help COMMAND" is "COMMAND -h"; "help" followed by another help word (help -h, -h -h,
+		// help --help) is plain help. Only a command name is dispatched, so help never calls itself.
+		switch {
+		case len(rest) == 0 || isHelp(rest[0]):
+			fmt.Fprint(stdout, usage)
+		case isCommand(rest[0]):
 			return run(ctx, []string{rest[0], "-h"}, stdout, stderr)
+		default:
+			fmt.Fprintf(stderr, "httpdns: unknown command %q\n\n%s", rest[0], usage)
+			return errUsage
 		}
-		fmt.Fprint(stdout, usage)
 	default:
 		fmt.Fprintf(stderr, "httpdns: unknown command %q\n\n%s", cmd, usage)
 		return errUsage
@@ -84,6 +94,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return nil
 	}
 	return err
+}
+
+// isCommand reports whether name is a subcommand that takes -h.
+func isCommand(name string) bool {
+	switch name {
+	case "serve", "demo", "resolve", "probe", "cidrdb", "version":
+		return true
+	}
+	return false
+}
+
+// isHelp reports whether arg asks for help.
+func isHelp(arg string) bool {
+	switch arg {
+	case "help", "-h", "-help", "--help":
+		return true
+	}
+	return false
 }
 
 // newFlagSet returns a subcommand's flag set: errors and help go to stderr, and -h prints text
@@ -116,11 +144,20 @@ func usageErrorf(fs *flag.FlagSet, format string, args ...any) error {
 	return errUsage
 }
 
-const versionUsage = `Usage: httpdns version
+const versionUsage = `Usage: httpdns version   (also: httpdns --version, httpdns -version)
 
-Prints "httpdns VERSION": the module version this binary was built from, else its VCS revision
-(with "+dirty" for uncommitted changes), else "devel".
+Prints "httpdns VERSION (DETAILS)". VERSION is, in order of preference: the value stamped at link
+time with
+    go build -ldflags "-X main.version=v1.2.3" -o httpdns ./cmd/httpdns
+the module version of "go install github.com/httpdns/httpdns/cmd/httpdns@v1.2.3" (or the
+pseudo-version go build derives from the git checkout), else "devel". DETAILS give the VCS
+revision and commit time and "modified" for uncommitted changes, when the build recorded them
+(go build in a git checkout does; go run does not), and the Go version.
 `
+
+// version is the release name stamped at link time with -ldflags "-X main.version=v1.2.3"; when
+// empty the build info decides. Only the linker writes it.
+var version string
 
 // runVersion prints the binary's version.
 func runVersion(args []string, stdout, stderr io.Writer) error {
@@ -131,31 +168,70 @@ func runVersion(args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() > 0 {
 		return usageErrorf(fs, "unexpected argument %q", fs.Arg(0))
 	}
-	info, ok := debug.ReadBuildInfo()
-	fmt.Fprintf(stdout, "httpdns %s\n", versionOf(info, ok))
+	fmt.Fprintf(stdout, "httpdns %s\n", currentBuild())
 	return nil
 }
 
-// versionOf names the build: the main module's version when the binary was built from a tagged
-// module (go install ...@v1.2.3), else the VCS revision stamped by go build, else "devel".
-func versionOf(info *debug.BuildInfo, ok bool) string {
-	if !ok || info == nil {
-		return "devel"
-	}
-	if v := info.Main.Version; v != "" && v != "(devel)" {
-		return v
-	}
-	var rev, dirty string
-	for _, s := range info.Settings {
-		switch {
-		case s.Key == "vcs.revision":
-			rev = s.Value
-		case s.Key == "vcs.modified" && s.Value == "true":
-			dirty = "+dirty"
+// buildInfo says which build of httpdns is running.
+type buildInfo struct {
+	Version  string // release or module version, "devel" when none is known
+	Revision string // VCS revision, "" when not recorded
+	Time     string // VCS commit time (RFC 3339), "" when not recorded
+	Modified bool   // the working tree had uncommitted changes
+	Go       string // Go toolchain version
+}
+
+// currentBuild describes this binary from the linker stamp and runtime/debug.ReadBuildInfo.
+func currentBuild() buildInfo {
+	info, ok := debug.ReadBuildInfo()
+	return buildOf(version, info, ok)
+}
+
+// buildOf describes a build: stamped (the -ldflags -X value) wins as the version, then the main
+// module's version (a tag for go install ...@v1.2.3, a pseudo-version for go build in a git
+// checkout), then "devel"; the vcs.* settings fill in the details.
+func buildOf(stamped string, info *debug.BuildInfo, ok bool) buildInfo {
+	b := buildInfo{Version: stamped}
+	if ok && info != nil {
+		b.Go = info.GoVersion
+		if v := info.Main.Version; b.Version == "" && v != "" && v != "(devel)" {
+			b.Version = v
+		}
+		for _, s := range info.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				b.Revision = s.Value
+			case "vcs.time":
+				b.Time = s.Value
+			case "vcs.modified":
+				b.Modified = s.Value == "true"
+			}
 		}
 	}
-	if rev == "" {
-		return "devel"
+	if b.Version == "" {
+		b.Version = "devel"
 	}
-	return rev + dirty
+	return b
+}
+
+// String renders the build as "VERSION (revision REV, TIME, modified, GO)", leaving out what was
+// not recorded.
+func (b buildInfo) String() string {
+	var details []string
+	if b.Revision != "" {
+		details = append(details, "revision "+b.Revision)
+	}
+	if b.Time != "" {
+		details = append(details, b.Time)
+	}
+	if b.Modified {
+		details = append(details, "modified")
+	}
+	if b.Go != "" {
+		details = append(details, b.Go)
+	}
+	if len(details) == 0 {
+		return b.Version
+	}
+	return b.Version + " (" + strings.Join(details, ", ") + ")"
 }

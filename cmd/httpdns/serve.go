@@ -200,7 +200,8 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, ready listenin
 		watchCIDRDB(wctx, svc.db, hup, time.Duration(cfg.CIDRDBWatch), logger)
 	}()
 	defer func() { stopWatch(); <-watched }()
-	logger.Info("serving", "listen", pubLn.Addr().String(), "admin_listen", admLn.Addr().String(),
+	logger.Info("serving", "version", currentBuild().String(),
+		"listen", pubLn.Addr().String(), "admin_listen", admLn.Addr().String(),
 		"upstreams", cfg.Upstreams, "cidrdb", cfg.CIDRDB, "domains", cfg.Domains)
 	if ready != nil {
 		ready(pubLn.Addr(), admLn.Addr())
