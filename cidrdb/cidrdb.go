@@ -94,19 +94,19 @@ type DB struct {
 func Open(cfg Config) (*DB, error) {
 	var errs []error
 	if cfg.CityPath == "" {
-		errs = append(errs, fmt.Errorf("opening cidrdb: city: %w", ErrMissingPath))
+		errs = append(errs, fmt.Errorf("opening geoip.city: %w", ErrMissingPath))
 	}
 	if cfg.ISPPath == "" {
-		errs = append(errs, fmt.Errorf("opening cidrdb: isp: %w", ErrMissingPath))
+		errs = append(errs, fmt.Errorf("opening geoip.isp: %w", ErrMissingPath))
 	}
 	db := &DB{}
 	var err error
 	if cfg.CityPath != "" {
-		db.city, err = openGeo(cfg.CityPath, isCityType, "a City")
+		db.city, err = openGeo("geoip.city", cfg.CityPath, isCityType, "a City")
 		errs = append(errs, err)
 	}
 	if cfg.ISPPath != "" {
-		db.isp, err = openGeo(cfg.ISPPath, isISPType, "an ISP or ASN")
+		db.isp, err = openGeo("geoip.isp", cfg.ISPPath, isISPType, "an ISP or ASN")
 		errs = append(errs, err)
 	}
 	if cfg.CIDRDBPath != "" {
@@ -153,19 +153,20 @@ func isISPType(t string) bool { return strings.Contains(t, "ISP") || strings.Con
 
 // openGeo memory-maps a MaxMind database and checks that its type fits the
 // role. Its records are decoded lazily by Locate, which treats a record that
-// fails to decode as unknown.
-func openGeo(path string, fits func(string) bool, role string) (*maxminddb.Reader, error) {
+// fails to decode as unknown. Its errors name the file by its role (name:
+// geoip.city or geoip.isp, as the config keys call them) and path.
+func openGeo(name, path string, fits func(string) bool, role string) (*maxminddb.Reader, error) {
 	buf, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("opening cidrdb %s: %w", path, err)
+		return nil, fmt.Errorf("opening %s %s: %w", name, path, err)
 	}
 	r, err := maxminddb.OpenBytes(buf)
 	if err != nil {
-		return nil, fmt.Errorf("opening cidrdb %s: %w", path, err)
+		return nil, fmt.Errorf("opening %s %s: %w", name, path, err)
 	}
 	if t := r.Metadata.DatabaseType; !fits(t) {
 		_ = r.Close()
-		return nil, fmt.Errorf("opening cidrdb %s: %w: database_type %q is not %s database", path, ErrWrongType, t, role)
+		return nil, fmt.Errorf("opening %s %s: %w: database_type %q is not %s database", name, path, ErrWrongType, t, role)
 	}
 	return r, nil
 }
