@@ -9,6 +9,9 @@ import (
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/httpdns/httpdns/cache"
+	"github.com/httpdns/httpdns/resolver"
 )
 
 // authorize checks the bearer token of an /admin/* request (RFC 6750 §2.1; the scheme is
@@ -32,7 +35,9 @@ func (a *API) authorize(r *http.Request) error {
 // handleDomains serves GET /admin/domains (the whitelist text) and PUT /admin/domains (replace it
 // with the body, at most MaxWhitelistBytes). Validating, persisting and applying are the
 // Whitelist's: a bad line comes back as a *resolver.ParseError, answered 400 InvalidWhitelist with its
-// line number, and the old whitelist stays.
+// line number, and the old whitelist stays. A body without rules (empty, or only blank lines and
+// comments) would silently demote every priority domain, as a truncated file or an empty variable
+// in a script would: it is refused with 400 EmptyWhitelist unless the request says allow_empty=1.
 func (a *API) handleDomains(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPut {
 		w.Header()["Content-Type"] = a.ctText
@@ -48,12 +53,31 @@ func (a *API) handleDomains(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
+	if !allowEmpty(r) && noRules(body) {
+		a.writeError(w, r, errEmptyWhitelist())
+		return
+	}
 	if err := a.whitelist.Replace(body); err != nil {
 		a.writeError(w, r, err)
 		return
 	}
 	a.log.InfoContext(r.Context(), "whitelist replaced", "bytes", len(body))
 	a.writeJSON(w, http.StatusOK, []byte(`{"status":"ok"}`+"\n"))
+}
+
+// allowEmpty reports whether a PUT /admin/domains asks to empty the whitelist: allow_empty=1 (or
+// true) in the query string.
+func allowEmpty(r *http.Request) bool {
+	v := r.URL.Query().Get("allow_empty")
+	return v == "1" || strings.EqualFold(v, "true")
+}
+
+// noRules reports whether a whitelist text has no rule: every line is blank or a comment. It reads
+// the text with the whitelist's own parser; a text that doesn't parse is left to Replace, which
+// reports its bad lines.
+func noRules(text []byte) bool {
+	p, err := resolver.ParsePolicy(text, cache.TierCityISP) // the default tier doesn't change the rules
+	return err == nil && p.Len() == 0
 }
 
 // handleCIDRDBReload serves POST /admin/cidrdb/reload: open the databases again and swap them in. A

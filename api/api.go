@@ -68,6 +68,9 @@ type Config struct {
 	Registerer prometheus.Registerer
 	// Gatherer is served on the admin handler's /metrics; nil: /metrics answers 404 NotFound.
 	Gatherer prometheus.Gatherer
+	// ReadyChecks are what /readyz requires, checked in order on every call; none: /readyz answers
+	// 200 as /healthz does.
+	ReadyChecks []ReadyCheck
 	// Logger receives internal errors and recovered panics; nil: discard.
 	Logger *slog.Logger
 }
@@ -82,6 +85,7 @@ type API struct {
 	batchLimit int
 	timeout    time.Duration
 	gatherer   prometheus.Gatherer
+	ready      []ReadyCheck
 	log        *slog.Logger
 	metrics    *metrics
 
@@ -112,6 +116,7 @@ func New(cfg Config) (*API, error) {
 		batchLimit: cmp.Or(cfg.BatchLimit, DefaultBatchLimit),
 		timeout:    cmp.Or(cfg.Timeout, DefaultTimeout),
 		gatherer:   cfg.Gatherer,
+		ready:      cfg.ReadyChecks,
 		log:        cfg.Logger,
 		metrics:    m,
 		ctJSON:     []string{"application/json"},
@@ -125,8 +130,8 @@ func New(cfg Config) (*API, error) {
 		a.tokenHash = &sum
 	}
 	a.bufs.New = func() any { b := make([]byte, 0, 512); return &b }
-	a.public = a.publicMux()
-	a.admin = a.adminMux()
+	a.public = a.guard(a.publicMux())
+	a.admin = a.guard(a.adminMux())
 	return a, nil
 }
 
@@ -142,6 +147,11 @@ func (cfg Config) check() ([]netip.Prefix, []error) {
 	if cfg.Timeout < 0 {
 		errs = append(errs, fmt.Errorf("Timeout %v is negative", cfg.Timeout))
 	}
+	for i, c := range cfg.ReadyChecks {
+		if c.Name == "" || c.Check == nil {
+			errs = append(errs, fmt.Errorf("ReadyChecks[%d]: a check needs a Name and a Check", i))
+		}
+	}
 	trusted := make([]netip.Prefix, 0, len(cfg.TrustedProxies))
 	for _, p := range cfg.TrustedProxies {
 		if !p.IsValid() {
@@ -153,11 +163,12 @@ func (cfg Config) check() ([]netip.Prefix, []error) {
 	return trusted, errs
 }
 
-// Public returns the handler of the client-facing interface: GET /d, GET /resolve and GET /healthz.
+// Public returns the handler of the client-facing interface: GET /d, GET /resolve, GET /healthz and
+// GET /readyz.
 func (a *API) Public() http.Handler { return a.public }
 
 // Admin returns the handler of the operators' interface: GET|PUT /admin/domains,
-// POST /admin/cidrdb/reload, GET /metrics, GET /healthz.
+// POST /admin/cidrdb/reload, GET /metrics, GET /healthz, GET /readyz.
 func (a *API) Admin() http.Handler { return a.admin }
 
 func (a *API) publicMux() *http.ServeMux {
@@ -165,6 +176,7 @@ func (a *API) publicMux() *http.ServeMux {
 	mux.Handle("/d", a.route(epD, false, a.handleD, http.MethodGet, http.MethodHead))
 	mux.Handle("/resolve", a.route(epResolve, false, a.handleResolve, http.MethodGet, http.MethodHead))
 	mux.Handle("/healthz", a.route(epHealthz, false, a.handleHealthz, http.MethodGet, http.MethodHead))
+	mux.Handle("/readyz", a.route(epReadyz, false, a.handleReadyz, http.MethodGet, http.MethodHead))
 	mux.Handle("/", a.route(epOther, false, a.handleNotFound))
 	return mux
 }
@@ -182,6 +194,7 @@ func (a *API) adminMux() *http.ServeMux {
 		mux.Handle("/metrics", a.route(epMetrics, false, a.metricsHandler(), http.MethodGet, http.MethodHead))
 	}
 	mux.Handle("/healthz", a.route(epHealthz, false, a.handleHealthz, http.MethodGet, http.MethodHead))
+	mux.Handle("/readyz", a.route(epReadyz, false, a.handleReadyz, http.MethodGet, http.MethodHead))
 	mux.Handle("/", a.route(epOther, false, a.handleNotFound))
 	return mux
 }

@@ -15,6 +15,12 @@
 //	    200 {"dns":[{"host":"…","client_ip":"…","ips":["…"],"type":1,"ttl":N,"origin_ttl":N}, …]}
 //	GET /healthz
 //	    200 {"status":"ok"}
+//	GET /readyz
+//	    200 {"status":"ok"}, or 503 {"code":"NotReady","message":"not ready: upstreams: …"}
+//
+// /healthz is liveness: the process serves HTTP. /readyz is readiness, for load balancers: every
+// Config.ReadyChecks passes (serve checks that the databases are loaded and that at least one upstream
+// node is in the ring). Both are on both handlers.
 //
 // Parameters are read from the query string once; the first occurrence of each wins and others are
 // ignored. An empty ip= or query= counts as absent. query= is 4 (the default), 6, 4,6 or 6,4. host
@@ -49,12 +55,16 @@
 //
 //	GET  /admin/domains    200 text/plain: the whitelist
 //	PUT  /admin/domains    body: the new whitelist (at most 1 MiB); 200 {"status":"ok"}
+//	PUT  /admin/domains?allow_empty=1   the same, allowed to have no rules (empties the whitelist)
 //	GET  /metrics          Prometheus exposition of Config.Gatherer (404 when nil)
 //	GET  /healthz          200 {"status":"ok"}
+//	GET  /readyz           200 {"status":"ok"} or 503 NotReady
 //
 // /admin/* needs "Authorization: Bearer <admin_token>"; without a configured token it answers 403
 // AdminDisabled. /metrics and /healthz are open, for scrapers and load balancers on the admin listener.
-// A rejected whitelist upload leaves the current one in place.
+// A rejected whitelist upload leaves the current one in place. An upload without rules (empty, or
+// only blank lines and comments) is refused with 400 EmptyWhitelist unless it says allow_empty=1: a
+// truncated file or an empty shell variable would otherwise demote every priority domain silently.
 //
 // # Errors
 //
@@ -70,21 +80,33 @@
 //	400     InvalidQuery         query= is not 4, 6, 4,6 or 6,4
 //	400     TooManyHosts         /resolve names more hosts than the batch limit
 //	400     InvalidWhitelist     an uploaded whitelist has bad lines; the message names each, with its number
+//	400     EmptyWhitelist       an uploaded whitelist has no rules and allow_empty=1 was not given
 //	401     Unauthorized         /admin/*: bearer token missing or wrong (WWW-Authenticate: Bearer)
 //	403     AdminDisabled        /admin/*: no admin token is configured
 //	404     NotFound             no such endpoint
 //	405     MethodNotAllowed     wrong method; the Allow header lists the right ones
 //	413     PayloadTooLarge      whitelist upload over 1 MiB
+//	414     URITooLong           query string over 8 KiB (MaxQueryBytes), on either handler
 //	503     UpstreamUnavailable  every upstream failed and nothing stale was cached, or the request's
 //	                             deadline (default 3 s) passed
+//	503     NotReady             /readyz: a ready check failed; the message names each and why
 //	500     InternalError        anything else, including a recovered panic; the message is always
 //	                             "internal error", the details go to the log
 //
 // A client that goes away before its answer is ready is counted as 499 ClientClosedRequest.
 //
+// # Connections
+//
+// NewServer and LimitListener bound what a client can hold of a listener: read-header, read, write
+// and idle timeouts (a request whose announced body never arrives is cut at the read timeout; idle
+// keep-alive connections are closed), at most MaxHeaderBytes (64 KiB) of request line and headers,
+// and a cap on open connections. Past the header limit net/http itself answers 431 Request Header
+// Fields Too Large, in plain text, before any handler runs, and closes the connection: the one
+// error answer that is not JSON.
+//
 // # Metrics
 //
-//	httpdns_http_requests_total{endpoint,code}        endpoint: d|resolve|healthz|admin_domains|metrics|other
+//	httpdns_http_requests_total{endpoint,code}        endpoint: d|resolve|healthz|readyz|admin_domains|admin_cidrdb|metrics|other
 //	httpdns_http_request_duration_seconds{endpoint}   histogram, 50 µs to 5 s
 //	httpdns_http_errors_total{code}                   error answers and failed /resolve elements by error code
 //

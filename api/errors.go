@@ -38,6 +38,13 @@ const (
 	CodeInvalidCIDRDB = "InvalidCIDRDB"
 	// CodePayloadTooLarge (413): an uploaded whitelist is over MaxWhitelistBytes.
 	CodePayloadTooLarge = "PayloadTooLarge"
+	// CodeEmptyWhitelist (400): an uploaded whitelist has no rules and the upload did not say
+	// allow_empty=1, so the whitelist is not wiped by mistake.
+	CodeEmptyWhitelist = "EmptyWhitelist"
+	// CodeURITooLong (414): the query string is over MaxQueryBytes.
+	CodeURITooLong = "URITooLong"
+	// CodeNotReady (503): /readyz found a check failing; the message names each.
+	CodeNotReady = "NotReady"
 	// CodeUpstreamUnavailable (503): every upstream failed with nothing stale to serve, or the deadline passed.
 	CodeUpstreamUnavailable = "UpstreamUnavailable"
 	// CodeClientClosedRequest (499): the client went away first; counted, never seen.
@@ -110,6 +117,20 @@ func errAdminDisabled() *apiError {
 func errPayloadTooLarge(limit int64) *apiError {
 	return &apiError{status: http.StatusRequestEntityTooLarge, code: CodePayloadTooLarge,
 		msg: "body larger than " + strconv.FormatInt(limit, 10) + " bytes"}
+}
+
+func errEmptyWhitelist() *apiError {
+	return &apiError{status: http.StatusBadRequest, code: CodeEmptyWhitelist,
+		msg: "the upload has no rules and would empty the whitelist; to empty it, PUT with ?allow_empty=1"}
+}
+
+func errURITooLong(n int) *apiError {
+	return &apiError{status: http.StatusRequestURITooLong, code: CodeURITooLong,
+		msg: fmt.Sprintf("query string of %d bytes, at most %d", n, MaxQueryBytes)}
+}
+
+func errNotReady(why string) *apiError {
+	return &apiError{status: http.StatusServiceUnavailable, code: CodeNotReady, msg: "not ready: " + why}
 }
 
 func errInvalidCIDRDB(err error) *apiError {

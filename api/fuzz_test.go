@@ -8,8 +8,8 @@ import (
 )
 
 // FuzzQuery sends arbitrary raw query strings to /d and /resolve: the answer is never a 500 or a
-// panic, always one valid JSON value, and its status is 200, 400 or 503 (the fake resolver fails
-// names starting with "fail.").
+// panic, always one valid JSON value, and its status is 200, 400, 414 (a query string over
+// MaxQueryBytes) or 503 (the fake resolver fails names starting with "fail.").
 //
 //	go test ./api -run '^$' -fuzz FuzzQuery -fuzztime 5s
 func FuzzQuery(f *testing.F) {
@@ -33,7 +33,7 @@ func FuzzQuery(f *testing.F) {
 			w := httptest.NewRecorder()
 			h.ServeHTTP(w, r)
 			switch w.Code {
-			case http.StatusOK, http.StatusBadRequest, http.StatusServiceUnavailable:
+			case http.StatusOK, http.StatusBadRequest, http.StatusRequestURITooLong, http.StatusServiceUnavailable:
 			default:
 				t.Fatalf("%s?%s: status %d: %s", path, raw, w.Code, w.Body)
 			}

@@ -17,6 +17,7 @@ const (
 	epD            endpoint = "d"
 	epResolve      endpoint = "resolve"
 	epHealthz      endpoint = "healthz"
+	epReadyz       endpoint = "readyz"
 	epAdminDomains endpoint = "admin_domains"
 	epAdminCIDRDB  endpoint = "admin_cidrdb"
 	epMetrics      endpoint = "metrics"

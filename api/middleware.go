@@ -35,6 +35,22 @@ func (a *API) route(ep endpoint, admin bool, h http.HandlerFunc, methods ...stri
 	})
 }
 
+// guard answers what must be refused before routing, on both listeners: a query string over
+// MaxQueryBytes gets 414 URITooLong (counted under the "other" endpoint). The headers' size is
+// net/http's to bound (NewServer).
+func (a *API) guard(next http.Handler) http.Handler {
+	tooLong := a.route(epOther, false, func(w http.ResponseWriter, r *http.Request) {
+		a.writeError(w, r, errURITooLong(len(r.URL.RawQuery)))
+	})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if len(r.URL.RawQuery) > MaxQueryBytes {
+			tooLong.ServeHTTP(w, r)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
 // finish runs deferred after every handler: it turns a panic into the generic 500 JSON answer and
 // counts the request. A panic after the response has started cannot be answered cleanly: the
 // connection is aborted instead, so the client doesn't take a truncated body for a whole one.
