@@ -71,6 +71,10 @@ type Config struct {
 	TrustedProxyPrefixes []netip.Prefix `yaml:"-"`
 	// BatchLimit is the most names one /resolve may ask for, 1..100. Default 10.
 	BatchLimit int `yaml:"batch_limit"`
+	// MaxConns caps the connections each listener (listen and admin_listen, each its own cap) holds
+	// open at once; past it new connections wait in the kernel's accept queue until one closes.
+	// Idle keep-alive connections count until timeouts.idle closes them. 0: no cap. Default 10000.
+	MaxConns int `yaml:"max_conns"`
 	// Timeouts bound requests, upstream attempts and shutdown.
 	Timeouts TimeoutsConfig `yaml:"timeouts"`
 	// LogLevel is "debug", "info", "warn" or "error". Default "info".
@@ -126,8 +130,21 @@ type RefreshConfig struct {
 	TrackKeys int `yaml:"track_keys"`
 }
 
-// TimeoutsConfig bounds the time spent on requests and on shutdown.
+// TimeoutsConfig bounds the time spent on requests, on client connections and on shutdown. The
+// connection timeouts (ReadHeader, Read, Write, Idle) apply to both listeners.
 type TimeoutsConfig struct {
+	// ReadHeader bounds reading a request's line and headers. Default 5s.
+	ReadHeader Duration `yaml:"read_header"`
+	// Read bounds reading a whole request, body included, from its first byte: a request whose
+	// announced body never arrives is cut at it. It also bounds the request's whole life (net/http
+	// cancels a request still running when it passes), so it must be at least read_header +
+	// request. Default 10s.
+	Read Duration `yaml:"read"`
+	// Write bounds the time from the end of a request's headers to the end of its response,
+	// resolution included: it must exceed request. Default 10s.
+	Write Duration `yaml:"write"`
+	// Idle is how long a keep-alive connection may wait for its next request. Default 2m.
+	Idle Duration `yaml:"idle"`
 	// Request is the deadline of one whole HTTP request, every upstream attempt included.
 	// Default 3s.
 	Request Duration `yaml:"request"`
@@ -162,6 +179,7 @@ func defaultConfig() *Config {
 			ServFail:    Duration(5 * time.Second),
 		},
 		BatchLimit: 10,
+		MaxConns:   10000,
 		Refresh:    RefreshConfig{PrefetchSiblings: 4, ActiveMinAsks: 2, TrackKeys: 100_000},
 		Timeouts: TimeoutsConfig{
 			Request:     Duration(3 * time.Second),
@@ -169,6 +187,10 @@ func defaultConfig() *Config {
 			Shutdown:    Duration(10 * time.Second),
 			Hedge:       Duration(2 * time.Millisecond),
 			HealthCheck: Duration(2 * time.Second),
+			ReadHeader:  Duration(5 * time.Second),
+			Read:        Duration(10 * time.Second),
+			Write:       Duration(10 * time.Second),
+			Idle:        Duration(2 * time.Minute),
 		},
 		LogLevel: "info",
 	}

@@ -69,6 +69,11 @@ func TestParseConfigGood(t *testing.T) {
 			c.Domains = "/var/lib/httpdns/domains.txt"
 		}},
 		{"batch limit bounds", "batch_limit: 100", func(c *Config) { c.BatchLimit = 100 }},
+		{"no connection cap", "max_conns: 0", func(c *Config) { c.MaxConns = 0 }},
+		{"connection timeouts", "timeouts: {read_header: 1s, read: 4s, write: 4s, idle: 30s}", func(c *Config) {
+			c.Timeouts.ReadHeader, c.Timeouts.Read = Duration(time.Second), Duration(4*time.Second)
+			c.Timeouts.Write, c.Timeouts.Idle = Duration(4*time.Second), Duration(30*time.Second)
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -164,6 +169,16 @@ func TestParseConfigBad(t *testing.T) {
 		{"upstream timeout negative", "timeouts: {upstream: -1ms}", "timeouts.upstream", "must be positive"},
 		{"upstream over request", "timeouts: {request: 1s, upstream: 2s}", "timeouts.upstream", "must not exceed timeouts.request"},
 		{"shutdown negative", "timeouts: {shutdown: -1s}", "timeouts.shutdown", "must not be negative"},
+		{"read_header zero", "timeouts: {read_header: 0s}", "timeouts.read_header", "must be positive"},
+		{"read negative", "timeouts: {read: -1s}", "timeouts.read", "must be positive"},
+		{"write zero", "timeouts: {write: 0s}", "timeouts.write", "must be positive"},
+		{"idle zero", "timeouts: {idle: 0s}", "timeouts.idle", "must be positive"},
+		{"idle not a duration", "timeouts: {idle: forever}", "timeouts.idle", `"forever" is not a duration`},
+		{"read shorter than header + request", "timeouts: {read_header: 5s, request: 3s, read: 7s}", "timeouts.read",
+			"at least timeouts.read_header + timeouts.request"},
+		{"write not over request", "timeouts: {request: 3s, write: 3s}", "timeouts.write", "must exceed timeouts.request"},
+		{"max_conns negative", "max_conns: -1", "max_conns", "must not be negative"},
+		{"max_conns not a number", "max_conns: lots", "max_conns", "cannot unmarshal"},
 		{"log_level", "log_level: verbose", "log_level", `"verbose" is not debug|info|warn|error`},
 		{"unknown top-level key", "listen_addr: :9090", "listen_addr", "unknown key"},
 		{"unknown nested key", "cache:\n  maxbytes: 1GiB", "cache.maxbytes", "unknown key"},

@@ -65,6 +65,9 @@ func (c *Config) validate() problems {
 	if c.BatchLimit < 1 || c.BatchLimit > maxBatchLimit {
 		p.add("batch_limit", "%d is not in 1..%d", c.BatchLimit, maxBatchLimit)
 	}
+	if c.MaxConns < 0 {
+		p.add("max_conns", "must not be negative (0: no cap), not %d", c.MaxConns)
+	}
 	p.timeouts(c.Timeouts)
 	if !isLogLevel(c.LogLevel) {
 		p.add("log_level", "%q is not debug|info|warn|error", c.LogLevel)
@@ -174,6 +177,19 @@ func (p *problems) timeouts(t TimeoutsConfig) {
 	p.positive("timeouts.health_check", t.HealthCheck)
 	if t.Upstream > t.Request {
 		p.add("timeouts.upstream", "must not exceed timeouts.request (%v > %v)", t.Upstream, t.Request)
+	}
+	p.positive("timeouts.read_header", t.ReadHeader)
+	p.positive("timeouts.read", t.Read)
+	p.positive("timeouts.write", t.Write)
+	p.positive("timeouts.idle", t.Idle)
+	// net/http cancels a request still running when the read timeout passes, and cuts its answer
+	// when the write timeout does: both must leave a whole resolution its time.
+	if t.ReadHeader > 0 && t.Request > 0 && t.Read > 0 && t.Read < t.ReadHeader+t.Request {
+		p.add("timeouts.read", "must be at least timeouts.read_header + timeouts.request (%v < %v + %v)",
+			t.Read, t.ReadHeader, t.Request)
+	}
+	if t.Request > 0 && t.Write > 0 && t.Write <= t.Request {
+		p.add("timeouts.write", "must exceed timeouts.request (%v <= %v)", t.Write, t.Request)
 	}
 }
 
