@@ -20,6 +20,9 @@ func TestParseDomains(t *testing.T) {
 		{"names", "img.cdn-a.test\n# comment\n\nAPI.cdn-a.test. # trailing\nimg.cdn-a.test\n",
 			[]string{"img.cdn-a.test", "api.cdn-a.test"}, nil},
 		{"bad lines", "ok.test\ntwo names\n*.wild.test\na..b\n", nil, []int{2, 3, 4}},
+		{"the service's host-name grammar", "1.2.3.4\n-a.test\na.123\nx/y.test\n_dmarc.ok.test\n" + strings.Repeat("a", 64) + ".test\n",
+			nil, []int{1, 2, 3, 4, 6}},
+		{"underscore and digits", "_dmarc.ok.test\n123.ok.test\n", []string{"_dmarc.ok.test", "123.ok.test"}, nil},
 		{"empty", "# nothing\n", nil, nil},
 	}
 	for _, tt := range tests {

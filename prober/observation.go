@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/miekg/dns"
+	"github.com/httpdns/httpdns/dnsmsg"
 )
 
 // Sources of an observation.
@@ -155,12 +155,12 @@ func canonicalName(name string) string {
 	return strings.TrimSuffix(strings.ToLower(strings.TrimSpace(name)), ".")
 }
 
-// validName reports whether name is a canonical domain name that can be
-// asked: not empty, no empty label, no wildcard.
+// validName reports whether name is a canonical host name (lower case, no
+// trailing dot) of the service's one grammar, dnsmsg.CanonicalName, the
+// names the resolver serves and so the names worth probing.
 func validName(name string) bool {
-	_, ok := dns.IsDomainName(name)
-	return ok && name != "" && !strings.HasSuffix(name, ".") && !strings.ContainsAny(name, "* ") &&
-		name == canonicalName(name)
+	c, err := dnsmsg.CanonicalName(name)
+	return err == nil && c == name
 }
 
 // canonicalAnswers returns answers unmapped, sorted and without duplicates.
