@@ -50,4 +50,7 @@ var (
 	ErrInvalidType = errors.New("invalid query type")
 	// ErrUpstreamUnavailable means every upstream failed and no stale answer was cached.
 	ErrUpstreamUnavailable = errors.New("upstream unavailable")
+	// ErrUpstreamBusy means the cap on concurrent upstream queries was reached and no slot freed up
+	// in time; the client may retry shortly.
+	ErrUpstreamBusy = errors.New("upstream busy")
 )

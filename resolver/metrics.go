@@ -57,3 +57,20 @@ func (m *metrics) upstream(node, result string, d time.Duration) {
 		m.upstreamDuration.WithLabelValues(node).Observe(d.Seconds())
 	}
 }
+
+// registerTracker exports the recent-keys tracker's size and evictions, read at scrape time.
+func registerTracker(reg prometheus.Registerer, t *recent) {
+	if reg == nil {
+		return
+	}
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "httpdns_resolver_tracked_keys",
+			Help: "Keys the recent-keys tracker holds for active refresh and sibling prefetch.",
+		}, func() float64 { return float64(t.len()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "httpdns_resolver_tracked_evictions_total",
+			Help: "Tracked keys evicted (the coldest of a sample) to make room for a new key.",
+		}, func() float64 { return float64(t.evicts.Load()) }),
+	)
+}

@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/httpdns/httpdns/cache"
@@ -13,11 +14,25 @@ import (
 // recent remembers the subnet-tier and active-refresh keys clients asked for lately, with a
 // client of each, because ristretto cannot list its keys: active refresh walks it to refresh hot
 // answers before they expire, and sibling prefetch asks it which neighbouring blocks are in use.
-// It is bounded: at most max keys, and keys not asked for a few TTLs are dropped.
+// It is bounded: at most max keys, and keys not asked for a few TTLs are dropped. When it is full a
+// new key evicts the coldest of a sample of tracked keys (the approximate LRU Redis uses), so a
+// new hot key is never refused. It is sharded by key hash: the hit path locks one shard, never the
+// whole table.
 type recent struct {
-	max int
+	shards [recentShards]recentShard
+	size   atomic.Int64
+	evicts atomic.Int64
+}
 
+// recentShards is the number of independently locked parts of the table.
+const recentShards = 64
+
+// evictSample is how many keys an eviction compares to find a cold one.
+const evictSample = 8
+
+type recentShard struct {
 	mu    sync.Mutex
+	max   int
 	items map[cache.Key]*recentKey
 }
 
@@ -33,15 +48,28 @@ type recentKey struct {
 }
 
 func newRecent(max int) *recent {
-	return &recent{max: max, items: make(map[cache.Key]*recentKey)}
+	t := &recent{}
+	per := max / recentShards
+	for i := range t.shards {
+		extra := 0
+		if i < max%recentShards {
+			extra = 1
+		}
+		t.shards[i] = recentShard{max: per + extra, items: make(map[cache.Key]*recentKey)}
+	}
+	return t
 }
 
-// touch records that a client asked for key, answered from the cache or not. A new key is not
-// tracked while the table is full.
+func (t *recent) shard(key cache.Key) *recentShard {
+	return &t.shards[key.Hash()%recentShards]
+}
+
+// touch records that a client asked for key, answered from the cache or not.
 func (t *recent) touch(key cache.Key, req *request, now time.Time, cached bool) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if it, ok := t.items[key]; ok {
+	s := t.shard(key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if it, ok := s.items[key]; ok {
 		it.asked = now
 		it.asks++
 		if cached {
@@ -50,19 +78,43 @@ func (t *recent) touch(key cache.Key, req *request, now time.Time, cached bool) 
 		it.req = *req
 		return
 	}
-	if len(t.items) >= t.max {
+	if s.max <= 0 {
 		return
 	}
-	t.items[key] = &recentKey{req: *req, asked: now, asks: 1, refreshAt: 0.8 + 0.1*rand.Float64()}
+	if len(s.items) >= s.max {
+		s.evictColdest()
+		t.evicts.Add(1)
+	} else {
+		t.size.Add(1)
+	}
+	s.items[key] = &recentKey{req: *req, asked: now, asks: 1, refreshAt: 0.8 + 0.1*rand.Float64()}
+}
+
+// evictColdest drops the least recently asked of a few tracked keys (Go's map iteration starts at
+// a random place). s.mu is held.
+func (s *recentShard) evictColdest() {
+	var cold cache.Key
+	var coldAt time.Time
+	n := 0
+	for k, it := range s.items {
+		if n == 0 || it.asked.Before(coldAt) {
+			cold, coldAt = k, it.asked
+		}
+		if n++; n == evictSample {
+			break
+		}
+	}
+	delete(s.items, cold)
 }
 
 // fetched records that key was just fetched upstream for kind: its demand is counted afresh. It
 // returns the kind of the fetch before when that was a background refresh no client asked for
 // since (an unused refresh).
 func (t *recent) fetched(key cache.Key, kind Kind) (unused Kind, wasted bool) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	it, ok := t.items[key]
+	s := t.shard(key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	it, ok := s.items[key]
 	if !ok {
 		return 0, false
 	}
@@ -73,9 +125,10 @@ func (t *recent) fetched(key cache.Key, kind Kind) (unused Kind, wasted bool) {
 
 // get returns a copy of the tracked key, if any.
 func (t *recent) get(key cache.Key) (recentKey, bool) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	it, ok := t.items[key]
+	s := t.shard(key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	it, ok := s.items[key]
 	if !ok {
 		return recentKey{}, false
 	}
@@ -85,9 +138,10 @@ func (t *recent) get(key cache.Key) (recentKey, bool) {
 // markPrefetched records a sibling refresh of key at now, unless one happened within ttl; it
 // reports whether the caller may go ahead.
 func (t *recent) markPrefetched(key cache.Key, now time.Time, ttl time.Duration) bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	it, ok := t.items[key]
+	s := t.shard(key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	it, ok := s.items[key]
 	if !ok || now.Sub(it.prefetched) < ttl {
 		return false
 	}
@@ -106,12 +160,15 @@ type sweepItem struct {
 
 // snapshot lists the table for a sweep, so refreshes are started without holding the lock.
 func (t *recent) snapshot(buf []sweepItem) []sweepItem {
-	t.mu.Lock()
-	defer t.mu.Unlock()
 	buf = buf[:0]
-	for k, it := range t.items {
-		buf = append(buf, sweepItem{key: k, asked: it.asked, asks: it.asks, refreshAt: it.refreshAt,
-			active: it.req.rule.Refresh == RefreshActive})
+	for i := range t.shards {
+		s := &t.shards[i]
+		s.mu.Lock()
+		for k, it := range s.items {
+			buf = append(buf, sweepItem{key: k, asked: it.asked, asks: it.asks, refreshAt: it.refreshAt,
+				active: it.req.rule.Refresh == RefreshActive})
+		}
+		s.mu.Unlock()
 	}
 	return buf
 }
@@ -119,13 +176,15 @@ func (t *recent) snapshot(buf []sweepItem) []sweepItem {
 // drop forgets key if it was not asked after asked. Like fetched, it returns the kind of the last
 // fetch when that was a background refresh no client asked for since.
 func (t *recent) drop(key cache.Key, asked time.Time) (unused Kind, wasted bool) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	it, ok := t.items[key]
+	s := t.shard(key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	it, ok := s.items[key]
 	if !ok || it.asked.After(asked) {
 		return 0, false
 	}
-	delete(t.items, key)
+	delete(s.items, key)
+	t.size.Add(-1)
 	return it.by, it.unusedRefresh()
 }
 
@@ -139,9 +198,7 @@ func pastRefreshPoint(e cache.Entry, refreshAt float64, now time.Time) bool {
 
 // len is the number of tracked keys.
 func (t *recent) len() int {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return len(t.items)
+	return int(t.size.Load())
 }
 
 // siblingLocator is a Locator that also knows a block's siblings (*cidrdb.DB and *cidrdb.Live).

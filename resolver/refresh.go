@@ -16,12 +16,13 @@ const coldTTLs = 3
 const minColdAfter = time.Minute
 
 // track records a client's request for sibling prefetch (subnet tier) and active refresh (active
-// rules). Other requests are not tracked.
-func (r *Resolver) track(req *request, key cache.Key, cached bool) {
-	if r.recent == nil || req.borrowed || (req.rule.Refresh != RefreshActive && key.Tier != cache.TierSubnet) {
-		return // a borrowed block answer is refreshed by the block's own clients
+// rules). Other requests are not tracked, nor is a borrowed block answer: the block's own clients
+// refresh it.
+func (r *Resolver) track(req *request, rt routed) {
+	if rt.borrowed || (req.rule.Refresh != RefreshActive && rt.key.Tier != cache.TierSubnet) {
+		return
 	}
-	r.recent.touch(key, req, r.cfg.Now(), cached)
+	r.recent.touch(rt.key, req, r.cfg.Now(), rt.res != cache.Miss)
 }
 
 // noteFetched records a fetch of key for the refresh engine, and counts the fetch before it as
@@ -53,7 +54,7 @@ func (r *Resolver) runRefresher(ctx context.Context, interval time.Duration) {
 
 // Sweep drops keys that went cold and refreshes the hot keys of active rules that reached their
 // refresh point (80–90% of the TTL, jittered per key so refreshes don't synchronise), so their
-// next request hits. It is the active refresh of DESIGN.md §1.4. A key is hot enough to refresh when
+// next request hits. It is the active refresh of docs/design.md §7. A key is hot enough to refresh when
 // clients asked for it at least ActiveMinAsks times since it was last fetched: a key asked more
 // than once a TTL costs one upstream query a TTL anyway, and refreshing it ahead only turns its
 // miss into a hit; a key asked less often would cost more refreshed than missed.
@@ -73,7 +74,7 @@ func (r *Resolver) Sweep() {
 			r.countUnused(r.recent.drop(it.key, it.asked))
 			continue
 		}
-		if !it.active || (ok && e.Rcode == rcodeSplit) || it.asks < r.cfg.ActiveMinAsks {
+		if !it.active || (ok && e.Split) || it.asks < r.cfg.ActiveMinAsks {
 			continue
 		}
 		if !ok || pastRefreshPoint(e, it.refreshAt, now) {
@@ -87,7 +88,7 @@ func (r *Resolver) Sweep() {
 // prefetchSiblings refreshes up to PrefetchSiblings blocks next to req's (same country, city and
 // ISP, nearest by address) whose answer is missing or past its refresh point (80–90% of its TTL) and
 // that clients asked for at least ActiveMinAsks times since it was fetched, each at most once per
-// TTL (DESIGN.md §1.5), so their next request hits. The demand bar is active refresh's: a sibling
+// TTL (docs/design.md §7), so their next request hits. The demand bar is active refresh's: a sibling
 // asked less often would cost more prefetched than missed, and one refreshed earlier in its TTL
 // would only be refreshed more often.
 func (r *Resolver) prefetchSiblings(req *request, e cache.Entry) {
@@ -103,7 +104,7 @@ func (r *Resolver) prefetchSiblings(req *request, e cache.Entry) {
 			continue // not in demand since its last fetch
 		}
 		cur, cached := r.cache.Peek(key)
-		if cached && (cur.Rcode == rcodeSplit || !pastRefreshPoint(cur, it.refreshAt, now)) {
+		if cached && (cur.Split || !pastRefreshPoint(cur, it.refreshAt, now)) {
 			continue
 		}
 		if !r.recent.markPrefetched(key, now, time.Duration(e.TTL)*time.Second) {

@@ -13,8 +13,8 @@ import (
 // refreshShare is the last part of a TTL in which a hit also refreshes in the background (DESIGN.md §3.5).
 const refreshShare = 10
 
-// Resolve answers q. It reads top to bottom as the pipeline of DESIGN.md §3:
-// policy -> locate -> cache -> singleflight -> exchange -> store.
+// Resolve answers q. It reads top to bottom as the pipeline of docs/design.md §3:
+// policy -> locate -> route (the key policy, route.go) -> cache -> singleflight -> exchange -> store.
 func (r *Resolver) Resolve(ctx context.Context, q Query) (Answer, error) {
 	name, err := CanonicalName(q.Name)
 	if err != nil {
@@ -23,108 +23,63 @@ func (r *Resolver) Resolve(ctx context.Context, q Query) (Answer, error) {
 	if q.Qtype != TypeA && q.Qtype != TypeAAAA {
 		return Answer{}, ErrInvalidType
 	}
-	client := q.Client.Unmap()
-	// Policy first: the tier decides what the key is made of. req stays on the stack: fetches and
-	// refreshes that outlive this call take copies.
-	req := &request{name: name, qtype: q.Qtype, client: client, rule: r.cfg.Policy.Lookup(name)}
-	// Locate only when the key needs it; a global name serves every client the same.
-	if req.rule.Tier != cache.TierGlobal {
-		req.loc = r.cfg.Locator.Locate(client)
-	}
-	key, e, res, haveEntry := r.lookup(req)
-	r.track(req, key, res != cache.Miss)
+	// req stays on the stack: fetches and refreshes that outlive this call take copies.
+	req := r.classify(name, q.Qtype, q.Client)
+	rt := r.route(&req)
+	r.cache.Count(rt.key.Tier, rt.res) // one outcome per request, whatever route read
+	r.track(&req, rt)
+	r.noteDemand(&req)
 	now := r.cfg.Now()
-	switch res {
+	switch rt.res {
 	case cache.Hit:
-		if e.Rcode == dns.RcodeServerFailure {
+		if rt.entry.Rcode == dns.RcodeServerFailure {
 			return Answer{}, ErrUpstreamUnavailable
 		}
-		// In the last tenth of its TTL: answer now, refresh after responding.
-		left := e.Remaining(now)
-		if left*refreshShare <= e.TTL && !req.borrowed { // a borrowed answer is its block's clients' to refresh
-			r.refreshAsync(req, key, KindPassive)
+		// In the last tenth of its TTL: answer now, refresh after responding. A borrowed answer is
+		// its block's clients' to refresh.
+		left := rt.entry.Remaining(now)
+		if left*refreshShare <= rt.entry.TTL && !rt.borrowed {
+			r.refreshAsync(&req, rt.key, KindPassive)
 		}
-		return r.answer(req, key, e, left, "hit"), nil
+		return r.answer(&req, rt.key, rt.entry, left, "hit"), nil
 	case cache.Stale:
 		// Expired within the refresh grace: serve-then-refresh, with a small TTL so the app asks again soon.
-		if e.Rcode != dns.RcodeServerFailure {
-			r.refreshAsync(req, key, KindPassive)
-			return r.answer(req, key, e, r.ttlSeconds(r.cfg.MinTTL), "stale"), nil
+		if rt.entry.Rcode != dns.RcodeServerFailure {
+			r.refreshAsync(&req, rt.key, KindPassive)
+			return r.answer(&req, rt.key, rt.entry, r.ttlSeconds(r.cfg.MinTTL), "stale"), nil
 		}
 	}
-	fresh, err := r.fetch(ctx, req, key)
+	fresh, err := r.fetch(ctx, &req, rt)
 	if err == nil {
-		return r.answer(req, fresh.key, fresh.entry, fresh.entry.TTL, "miss"), nil
+		return r.answer(&req, fresh.key, fresh.entry, fresh.entry.TTL, "miss"), nil
 	}
-	// Every upstream failed: an answer we still hold beats an error (RFC 8767).
-	if haveEntry && e.Rcode != dns.RcodeServerFailure {
+	// Every upstream failed: an answer we still hold for this client beats an error (RFC 8767).
+	if (rt.held || rt.res == cache.Stale) && rt.entry.Rcode != dns.RcodeServerFailure {
 		r.metrics.staleServed.Inc()
-		return r.answer(req, req.fallback, e, r.ttlSeconds(r.cfg.StaleAnswerTTL), "stale"), nil
+		return r.answer(&req, rt.key, rt.entry, r.ttlSeconds(r.cfg.StaleAnswerTTL), "stale"), nil
 	}
-	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+	switch {
+	case errors.Is(err, context.Canceled) && ctx.Err() != nil:
 		return Answer{}, ctx.Err()
+	case errors.Is(err, ErrUpstreamBusy):
+		return Answer{}, ErrUpstreamBusy
 	}
 	return Answer{}, ErrUpstreamUnavailable
 }
 
-// lookup finds the entry for req: the tier key, following a split marker to the client's part of the
-// block, then the global key where scope-0 and negative answers live. It returns the key a fetch should
-// fill and the best entry found (ok: an entry exists, maybe expired, usable as a stale fallback; a
-// fallback from another key than the one returned sets req.fallback, which labels the answer).
-// A block's answer confirmed only for some parts of the block is a miss for a client outside them
-// (req.part is set, so its fetch is not coalesced with other parts').
-func (r *Resolver) lookup(req *request) (cache.Key, cache.Entry, cache.Result, bool) {
-	key := req.tierKey()
-	if key.Tier == cache.TierSubnet && req.finerThanSource() {
-		// A client of a network finer than /24 is fetched for under its /24, but its block's answer,
-		// fetched for one of the block's wider networks, holds for it too.
-		bk := key
-		bk.Scope = req.loc.Block.String()
-		if e, res, _ := r.cache.Get(bk); res == cache.Hit && e.Rcode == dns.RcodeSuccess && covers(e.Parts, req.client) {
-			req.fallback, req.borrowed = bk, true
-			return bk, e, res, true
-		}
+// classify looks up the name's policy and locates the client. Locating only when the key needs it:
+// a global name serves every client the same. A client whose address must not be sent upstream as
+// ECS (docs/design.md §6) is answered as a client without a location.
+func (r *Resolver) classify(name string, qtype uint16, client netip.Addr) request {
+	client = client.Unmap()
+	req := request{name: name, qtype: qtype, client: client, rule: r.cfg.Policy.Lookup(name)}
+	if req.rule.Tier == cache.TierGlobal {
+		return req
 	}
-	e, res, ok := r.cache.Get(key)
-	switch {
-	case ok && e.Rcode == rcodeSplit && res == cache.Hit:
-		key = req.subKey(e.Scope.Bits())
-		e, res, ok = r.cache.Get(key)
-	case ok && e.Rcode == rcodeSplit:
-		// An expired marker says nothing any more: ask afresh for the block.
-		e, res, ok = cache.Entry{}, cache.Miss, false
-	case ok && !covers(e.Parts, req.client):
-		// Confirmed for other parts only: never served here, not even stale.
-		req.part = true
-		e, res, ok = cache.Entry{}, cache.Miss, false
+	if req.src = ecsSource(client); req.src.IsValid() {
+		req.loc = r.cfg.Locator.Locate(client)
 	}
-	req.fallback = key
-	if res == cache.Hit || req.rule.Tier == cache.TierGlobal {
-		return key, e, res, ok
-	}
-	ge, gres, gok := r.cache.Get(req.globalKey())
-	if gres == cache.Hit || (gres == cache.Stale && res != cache.Stale) {
-		req.fallback = req.globalKey()
-		return req.globalKey(), ge, gres, gok
-	}
-	if !ok && gok {
-		req.fallback = req.globalKey()
-		return key, ge, res, gok
-	}
-	return key, e, res, ok
-}
-
-// covers reports whether client is in one of parts; no parts means the whole key's scope.
-func covers(parts []netip.Prefix, client netip.Addr) bool {
-	if len(parts) == 0 {
-		return true
-	}
-	for _, p := range parts {
-		if p.Contains(client) {
-			return true
-		}
-	}
-	return false
+	return req
 }
 
 // answer turns a cache entry into an Answer with ttl remaining seconds.

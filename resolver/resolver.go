@@ -50,6 +50,7 @@ type Config struct {
 	Cache     *cache.Cache // required
 	Policy    PolicySource // required
 	Splits    SplitSink    // optional
+	Demand    DemandSink   // optional: where IPv6 clients' /56s are recorded for the prober
 
 	MinTTL          time.Duration // lower clamp of answer TTLs; default 10s
 	MaxTTL          time.Duration // upper clamp; default 1h
@@ -158,18 +159,19 @@ type Resolver struct {
 	metrics *metrics
 	group   singleflight.Group
 
-	budget   *budget
-	recent   *recent      // keys asked lately, for active refresh and sibling prefetch
-	sweepMu  sync.Mutex   // one Sweep at a time
-	sweepBuf []sweepItem  // reused by Sweep
-	closeMu  sync.RWMutex // held for writing by Close, for reading while starting a refresh
-	closed   bool
-	inflight sync.Map      // flight keys of background refreshes running now
-	sem      chan struct{} // bounds background refreshes
-	ctx      context.Context
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup // background refreshes
-	loops    sync.WaitGroup // the refresher
+	budget     *budget
+	recent     *recent      // keys asked lately, for active refresh and sibling prefetch
+	autoGlobal *autoGlobal  // evidence that names are the same for every client (autoglobal.go)
+	sweepMu    sync.Mutex   // one Sweep at a time
+	sweepBuf   []sweepItem  // reused by Sweep
+	closeMu    sync.RWMutex // held for writing by Close, for reading while starting a refresh
+	closed     bool
+	inflight   sync.Map      // flight keys of background refreshes running now
+	sem        chan struct{} // bounds background refreshes
+	ctx        context.Context
+	cancel     context.CancelFunc
+	wg         sync.WaitGroup // background refreshes
+	loops      sync.WaitGroup // the refresher
 }
 
 // New validates cfg and builds a Resolver. Close stops its background work.
@@ -185,16 +187,18 @@ func New(cfg Config) (*Resolver, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &Resolver{
-		cfg:     cfg,
-		pool:    p,
-		cache:   cfg.Cache,
-		metrics: m,
-		sem:     make(chan struct{}, cfg.MaxRefreshes),
-		ctx:     ctx,
-		cancel:  cancel,
-		budget:  newBudget(cfg.UpstreamQPS, cfg.Now),
-		recent:  newRecent(cfg.TrackKeys),
+		cfg:        cfg,
+		pool:       p,
+		cache:      cfg.Cache,
+		metrics:    m,
+		sem:        make(chan struct{}, cfg.MaxRefreshes),
+		ctx:        ctx,
+		cancel:     cancel,
+		budget:     newBudget(cfg.UpstreamQPS, cfg.Now),
+		recent:     newRecent(cfg.TrackKeys),
+		autoGlobal: newAutoGlobal(cfg.TrackKeys),
 	}
+	registerTracker(cfg.Registerer, r.recent)
 	r.loops.Add(1)
 	go func() {
 		defer r.loops.Done()

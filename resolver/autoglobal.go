@@ -1,0 +1,110 @@
+package resolver
+
+import (
+	"net/netip"
+	"slices"
+	"sync"
+)
+
+// Auto-global (docs/design.md §5): a name whose answers carry ECS scope 0 everywhere is the same for
+// every client and is best cached once, name-wide. But scope 0 (or NODATA) is also what a GeoDNS
+// answers for a region it has no mapping for, while it scopes its answers elsewhere: taking one
+// client's scope-0 answer for everyone would let one `ip=` decide everybody's answer. So a name
+// becomes global only on evidence — unscoped answers for autoGlobalBlocks distinct blocks in at
+// least autoGlobalPlaces distinct city+ISPs — and a scoped answer for any client ends that for as
+// long as the name is remembered.
+const (
+	autoGlobalBlocks = 4
+	autoGlobalPlaces = 2
+)
+
+// nameType is a name and a query type: what the evidence is about.
+type nameType struct {
+	name  string
+	qtype uint16
+}
+
+// place is a client's country, city and ISP.
+type place struct{ country, city, isp string }
+
+// evidence is what the unscoped answers of one name and type have shown so far.
+type evidence struct {
+	blocks  [autoGlobalBlocks]netip.Prefix
+	nblocks int
+	places  [autoGlobalPlaces]place
+	nplaces int
+	scoped  bool // a scoped answer was seen: never global while remembered
+}
+
+func (e *evidence) global() bool {
+	return !e.scoped && e.nblocks >= autoGlobalBlocks && e.nplaces >= autoGlobalPlaces
+}
+
+// autoGlobal remembers the evidence for up to max names; when full, a new name replaces an
+// arbitrary one (forgetting only ever makes a name per-client again, which is safe).
+type autoGlobal struct {
+	max int
+	mu  sync.Mutex
+	m   map[nameType]*evidence
+}
+
+func newAutoGlobal(max int) *autoGlobal {
+	return &autoGlobal{max: max, m: make(map[nameType]*evidence)}
+}
+
+// global reports whether the name is global for everyone now.
+func (a *autoGlobal) global(name string, qtype uint16) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	e, ok := a.m[nameType{name, qtype}]
+	return ok && e.global()
+}
+
+// unscoped records an unscoped (scope 0 or negative) answer fetched with req's ECS and reports
+// whether the name is now global.
+func (a *autoGlobal) unscoped(req *request) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	e := a.get(nameType{req.name, req.qtype})
+	if e.scoped {
+		return false
+	}
+	block := req.loc.Block
+	if !block.IsValid() {
+		block = req.src
+	}
+	if e.nblocks < autoGlobalBlocks && !slices.Contains(e.blocks[:e.nblocks], block) {
+		e.blocks[e.nblocks] = block
+		e.nblocks++
+	}
+	pl := place{req.loc.Country, req.loc.City, req.loc.ISP}
+	if pl != (place{}) && e.nplaces < autoGlobalPlaces && !slices.Contains(e.places[:e.nplaces], pl) {
+		e.places[e.nplaces] = pl
+		e.nplaces++
+	}
+	return e.global()
+}
+
+// scoped records a scoped answer for the name: it is not global.
+func (a *autoGlobal) scoped(name string, qtype uint16) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	e := a.get(nameType{name, qtype})
+	*e = evidence{scoped: true}
+}
+
+// get returns the name's evidence, making room for it if needed. a.mu is held.
+func (a *autoGlobal) get(k nameType) *evidence {
+	if e, ok := a.m[k]; ok {
+		return e
+	}
+	if len(a.m) >= a.max {
+		for old := range a.m {
+			delete(a.m, old)
+			break
+		}
+	}
+	e := &evidence{}
+	a.m[k] = e
+	return e
+}

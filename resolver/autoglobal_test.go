@@ -1,0 +1,170 @@
+package resolver
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/httpdns/httpdns/cache"
+	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// geoDefault answers clients of the second octet 5 (one region) with what a GeoDNS without a
+// mapping for them gives — NODATA or a scope-0 default — and every other /24 with its own scoped answer.
+func geoDefault(nodata bool) func(src netip.Prefix) (netip.Addr, uint8, int) {
+	return func(src netip.Prefix) (netip.Addr, uint8, int) {
+		b := src.Addr().As4()
+		if b[1] == 5 {
+			if nodata {
+				return netip.Addr{}, 0, dns.RcodeSuccess
+			}
+			return netip.MustParseAddr("9.9.9.9"), 0, dns.RcodeSuccess
+		}
+		return netip.AddrFrom4([4]byte{10, 0, b[1], b[2]}), 24, dns.RcodeSuccess
+	}
+}
+
+func TestUnscopedAnswerStaysWithTheAsker(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		tier   cache.Tier
+		nodata bool
+	}{
+		{"subnet nodata", cache.TierSubnet, true},
+		{"subnet scope-0 default", cache.TierSubnet, false},
+		{"cityisp nodata", cache.TierCityISP, true},
+		{"cityisp scope-0 default", cache.TierCityISP, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := &scriptedDNS{}
+			f.set(geoDefault(tc.nodata))
+			r, c, clk := newScripted(t, f, Rule{Tier: tc.tier})
+			// The unmapped region asks first.
+			a, err := ask(t, r, c, "1.5.1.1")
+			if err != nil || (tc.nodata && len(a.IPs) != 0) {
+				t.Fatalf("unmapped region: %+v %v", a, err)
+			}
+			want := netip.MustParseAddr("10.0.6.1")
+			for i, step := range []time.Duration{0, time.Second, 2 * time.Hour} {
+				clk.Advance(step)
+				b, err := ask(t, r, c, "1.6.1.1")
+				if err != nil || len(b.IPs) != 1 || b.IPs[0] != want {
+					t.Fatalf("mapped region, request %d (after %v): %+v %v, want its own %v", i, step, b, err, want)
+				}
+				if i == 1 && b.Source != "hit" {
+					t.Errorf("mapped region's second request: %+v, want its own answer from the cache", b)
+				}
+			}
+			// And the first region keeps its own answer from the cache.
+			if a, _ := ask(t, r, c, "1.5.1.1"); a.Tier == "global" {
+				t.Errorf("unmapped region's answer went name-wide: %+v", a)
+			}
+		})
+	}
+}
+
+func TestAutoGlobalNeedsEvidenceAndAScopedAnswerEndsIt(t *testing.T) {
+	t.Parallel()
+	f := &scriptedDNS{}
+	f.set(global9)
+	r, c, clk := newScripted(t, f, Rule{Tier: cache.TierSubnet})
+	// Scope 0 for three blocks of one place (fixedLoc's 1.2.0.0/20 and two /24s of another city)
+	// is not yet evidence enough.
+	for _, cl := range []string{"1.2.0.1", "1.7.1.1", "1.7.2.1"} {
+		if a, _ := ask(t, r, c, cl); a.Tier == "global" {
+			t.Fatalf("client %s: %+v, name-wide after too little evidence", cl, a)
+		}
+	}
+	if r.autoGlobal.global("x.test", TypeA) {
+		t.Fatal("global after 3 blocks")
+	}
+	// A fourth block, in a third city: the evidence is complete, and this answer is stored name-wide.
+	if a, _ := ask(t, r, c, "1.8.1.1"); a.Tier != "global" {
+		t.Errorf("the answer completing the evidence: %+v, want it stored name-wide", a)
+	}
+	if !r.autoGlobal.global("x.test", TypeA) {
+		t.Fatal("not global after scope 0 for 4 blocks in 3 places")
+	}
+	before := f.queries.Load()
+	for _, cl := range []string{"1.9.1.1", "1.10.1.1"} {
+		if a, _ := ask(t, r, c, cl); a.Source != "hit" || a.Tier != "global" {
+			t.Errorf("a new block of a global name: %+v, want the name-wide answer from the cache", a)
+		}
+	}
+	if q := f.queries.Load() - before; q != 0 {
+		t.Errorf("%d upstream queries for two new blocks of a global name, want 0", q)
+	}
+	// The CDN starts scoping: the name-wide entry expires and the next client's fetch, sent with
+	// its own ECS, comes back scoped; the name is per client again.
+	f.set(perSubnet(24))
+	clk.Advance(2 * time.Hour)
+	if a, _ := ask(t, r, c, "1.11.1.1"); a.Tier != "subnet" || a.IPs[0] != netip.MustParseAddr("10.0.11.1") {
+		t.Errorf("scoped answer after the name went global: %+v", a)
+	}
+	if r.autoGlobal.global("x.test", TypeA) {
+		t.Error("still global after a scoped answer")
+	}
+	if a, _ := ask(t, r, c, "1.12.1.1"); a.Source != "miss" || a.IPs[0] != netip.MustParseAddr("10.0.12.1") {
+		t.Errorf("another block after the scoped answer: %+v, want its own fetch", a)
+	}
+}
+
+func TestNXDOMAINIsNameWide(t *testing.T) {
+	t.Parallel()
+	f := &scriptedDNS{}
+	f.set(func(netip.Prefix) (netip.Addr, uint8, int) { return netip.Addr{}, 0, dns.RcodeNameError })
+	r, c, _ := newScripted(t, f, Rule{Tier: cache.TierSubnet})
+	ask(t, r, c, "1.5.1.1")
+	if a, _ := ask(t, r, c, "1.6.1.1"); a.Source != "hit" || a.Tier != "global" || len(a.IPs) != 0 {
+		t.Errorf("NXDOMAIN for another block: %+v, want the name-wide negative answer from the cache", a)
+	}
+	if q := f.queries.Load(); q != 1 {
+		t.Errorf("%d upstream queries, want 1", q)
+	}
+}
+
+func TestCacheRequestsCountOneOutcomePerRequest(t *testing.T) {
+	t.Parallel()
+	f := &scriptedDNS{}
+	f.set(func(src netip.Prefix) (netip.Addr, uint8, int) {
+		b := src.Addr().As4()
+		return netip.AddrFrom4([4]byte{10, 0, b[1], b[2] &^ 3}), 22, 0 // parts of the /20 block
+	})
+	reg := prometheus.NewRegistry()
+	c, err := cache.New(cache.Config{MaxBytes: 16 << 20, Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	r, err := New(Config{Upstreams: []string{startScripted(t, f)}, Locator: fixedLoc{}, Cache: c,
+		Policy: fixedPolicy{Rule{Tier: cache.TierSubnet}}, HedgeMin: -1, SweepInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	total := func() float64 {
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n float64
+		for _, mf := range mfs {
+			if mf.GetName() == "httpdns_cache_requests_total" {
+				for _, m := range mf.GetMetric() {
+					n += m.GetCounter().GetValue()
+				}
+			}
+		}
+		return n
+	}
+	// A miss reads the block key and the name-wide key; a client of another part reads more.
+	for i, cl := range []string{"1.2.0.5", "1.2.0.6", "1.2.8.5", "1.2.8.6", "1.3.0.1"} {
+		ask(t, r, c, cl)
+		if got := total(); got != float64(i+1) {
+			t.Fatalf("after %d requests the cache counted %v outcomes", i+1, got)
+		}
+	}
+}
