@@ -4,13 +4,8 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/httpdns/httpdns/dnsmsg"
 	"github.com/httpdns/httpdns/resolver"
-)
-
-// Host name limits (RFC 1035 §2.3.4, written without the trailing dot).
-const (
-	maxNameLen  = 253
-	maxLabelLen = 63
 )
 
 // param is one query parameter's value.
@@ -113,38 +108,14 @@ func singleHost(h param) (string, error) {
 	return h.val, nil
 }
 
-// validHost reports whether s is a DNS host name the service resolves: at most 253 characters
-// (one trailing dot allowed), labels of 1–63 letters, digits, hyphens and underscores (underscores
-// for service names such as _dmarc) that neither start nor end with a hyphen, and a top-level label
-// that is not all digits, which also rules out IPv4 literals (IPv6 ones fail on the colon).
+// validHost reports whether s is a DNS host name the service resolves, by the service's one
+// host-name grammar (dnsmsg.ValidName, the grammar resolver.CanonicalName applies): at most 253
+// characters (one trailing dot allowed), labels of 1–63 letters, digits, hyphens and underscores
+// (underscores for service names such as _dmarc) that neither start nor end with a hyphen, and a
+// top-level label that is not all digits, which also rules out IPv4 literals (IPv6 ones fail on the
+// colon).
 func validHost(s string) bool {
-	s = strings.TrimSuffix(s, ".")
-	if s == "" || len(s) > maxNameLen {
-		return false
-	}
-	start, digits := 0, true
-	for i := 0; i <= len(s); i++ {
-		if i < len(s) && s[i] != '.' {
-			c := s[i]
-			switch {
-			case '0' <= c && c <= '9':
-			case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', c == '-', c == '_':
-				digits = false
-			default:
-				return false
-			}
-			continue
-		}
-		label := s[start:i]
-		if label == "" || len(label) > maxLabelLen || label[0] == '-' || label[len(label)-1] == '-' {
-			return false
-		}
-		if i == len(s) {
-			return !digits
-		}
-		start, digits = i+1, true
-	}
-	return false // unreachable: the loop returns at i == len(s)
+	return dnsmsg.ValidName(s)
 }
 
 // canonicalHost is the form two spellings of one name share, for deduplicating a batch.
