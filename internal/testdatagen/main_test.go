@@ -59,3 +59,28 @@ func TestRunRejectsBadFlags(t *testing.T) {
 		t.Error("run wrote into a missing directory")
 	}
 }
+
+// TestCommittedFilesAreCurrent regenerates the test data and compares it with the files committed
+// in the repository's testdata/, so a change to the simulated world cannot leave them stale.
+func TestCommittedFilesAreCurrent(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	var stdout, stderr bytes.Buffer
+	if err := run(context.Background(), []string{"-out", dir}, &stdout, &stderr); err != nil {
+		t.Fatalf("run: %v (stderr %q)", err, stderr.String())
+	}
+	for _, name := range []string{"world-city.mmdb", "world-isp.mmdb", WhitelistName} {
+		want, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile(filepath.Join("..", "..", "testdata", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("testdata/%s differs from what the generator writes now (%d bytes, want %d): "+
+				"run \"go generate ./internal/testdatagen\" and commit the result", name, len(got), len(want))
+		}
+	}
+}
