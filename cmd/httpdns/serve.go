@@ -24,10 +24,10 @@ import (
 const serveUsage = `Usage: httpdns serve -config FILE [-listen ADDR] [-admin-listen ADDR]
 
 Runs the HTTPDNS service described by the YAML config FILE: the public API (/d, /resolve,
-/healthz) on listen, the admin API (/admin/domains, /admin/cidrdb/reload, /metrics, /healthz)
-on admin_listen. Flags override the file's keys. SIGTERM or SIGINT drains in-flight requests,
-then stops. SIGHUP reloads the CIDRDB and geo databases, as does a change to their files
-(checked every cidrdb_watch); a bad file is rejected and the old one keeps serving.
+/healthz, /readyz) on listen, the admin API (/admin/domains, /admin/cidrdb/reload, /metrics,
+/healthz, /readyz) on admin_listen. Flags override the file's keys. SIGTERM or SIGINT drains
+in-flight requests, then stops. SIGHUP reloads the CIDRDB and geo databases, as does a change to
+their files (checked every cidrdb_watch); a bad file is rejected and the old one keeps serving.
 `
 
 // runServe runs the HTTPDNS service until ctx is cancelled.
@@ -140,7 +140,11 @@ func newService(cfg *Config, logger *slog.Logger, reg prometheus.Registerer, gat
 		Timeout:        time.Duration(cfg.Timeouts.Request),
 		Registerer:     reg,
 		Gatherer:       gatherer,
-		Logger:         logger,
+		ReadyChecks: []api.ReadyCheck{
+			{Name: "databases", Check: databasesReady(s.db, cfg.CIDRDB != "")},
+			{Name: "upstreams", Check: s.resolver.Ready},
+		},
+		Logger: logger,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("api: %w", err)
@@ -181,12 +185,18 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, ready listenin
 		pubLn.Close()
 		return fmt.Errorf("admin_listen: %w", err)
 	}
-	servers := []*http.Server{
-		{Handler: svc.api.Public(), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 2 * time.Minute},
-		{Handler: svc.api.Admin(), ReadHeaderTimeout: 5 * time.Second},
+	// Both listeners get the same bounds: a slow or idle client must not tie up the admin API either.
+	limits := api.ServerConfig{
+		ReadHeaderTimeout: time.Duration(cfg.Timeouts.ReadHeader),
+		ReadTimeout:       time.Duration(cfg.Timeouts.Read),
+		WriteTimeout:      time.Duration(cfg.Timeouts.Write),
+		IdleTimeout:       time.Duration(cfg.Timeouts.Idle),
+		Logger:            logger,
 	}
+	servers := []*http.Server{api.NewServer(svc.api.Public(), limits), api.NewServer(svc.api.Admin(), limits)}
 	errc := make(chan error, 2)
 	for i, ln := range []net.Listener{pubLn, admLn} {
+		ln := api.LimitListener(ln, cfg.MaxConns)
 		go func() { errc <- servers[i].Serve(ln) }()
 	}
 	// SIGHUP is caught from here on, before anything can send it expecting a reload.
@@ -223,6 +233,23 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, ready listenin
 		return nil
 	}
 	return err
+}
+
+// databasesReady is /readyz's databases check: the geo databases are serving and, when a CIDRDB is
+// configured, it holds blocks. serve does not start without them and a reload never swaps in a file
+// that fails its checks, so this fails only if that promise is broken; the upstream check is the
+// one that moves.
+func databasesReady(db *cidrdb.Live, wantCIDRDB bool) func() error {
+	return func() error {
+		cur := db.Current()
+		switch {
+		case cur == nil:
+			return errors.New("the geo databases are not loaded")
+		case wantCIDRDB && cur.Blocks() == 0:
+			return errors.New("the CIDRDB holds no blocks")
+		}
+		return nil
+	}
 }
 
 // watchCIDRDB reloads the databases on SIGHUP and, every interval (0: never), when their files
