@@ -1,9 +1,17 @@
 package resolver
 
 import (
+	"context"
+	"fmt"
 	"net/netip"
+	"slices"
 	"testing"
+	"time"
 
+	"github.com/httpdns/httpdns/cache"
+	"github.com/httpdns/httpdns/cidrdb"
+	"github.com/httpdns/httpdns/dnsmsg"
+	"github.com/httpdns/httpdns/internal/dnstest"
 	"github.com/miekg/dns"
 )
 
@@ -30,6 +38,8 @@ func TestParseReply(t *testing.T) {
 		negative bool
 	}{
 		{"plain A", dns.TypeA, 0, []string{"a.test. 120 IN A 1.2.3.5", "a.test. 100 IN A 1.2.3.4"}, nil,
+			[]string{"1.2.3.4", "1.2.3.5"}, 100, false},
+		{"duplicates once", dns.TypeA, 0, []string{"a.test. 120 IN A 1.2.3.5", "a.test. 100 IN A 1.2.3.4", "a.test. 100 IN A 1.2.3.5"}, nil,
 			[]string{"1.2.3.4", "1.2.3.5"}, 100, false},
 		{"CNAME chain takes smallest TTL", dns.TypeA, 0, []string{
 			"a.test. 300 IN CNAME b.test.", "b.test. 40 IN CNAME c.test.", "c.test. 200 IN A 9.9.9.9"}, nil,
@@ -68,6 +78,8 @@ func TestParseReply(t *testing.T) {
 	}
 }
 
+// TestECSSource checks the privacy filter the resolver applies (dnsmsg.Source; its own tests cover
+// every range): the special-purpose ranges that used to slip through never produce ECS.
 func TestECSSource(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -75,7 +87,7 @@ func TestECSSource(t *testing.T) {
 		want   string
 	}{
 		{"1.2.3.4", "1.2.3.0/24"},
-		{"2001:db8:1:2ff::1", "2001:db8:1:200::/56"},
+		{"2001:da8:1:2ff::1", "2001:da8:1:200::/56"},
 		{"10.1.2.3", ""},
 		{"192.168.1.1", ""},
 		{"127.0.0.1", ""},
@@ -83,6 +95,16 @@ func TestECSSource(t *testing.T) {
 		{"fe80::1", ""},
 		{"fd00::1", ""},
 		{"0.0.0.0", ""},
+		{"100.64.1.2", ""},                           // CGNAT
+		{"192.0.2.1", ""},                            // documentation
+		{"198.18.0.1", ""},                           // benchmarking
+		{"240.0.0.1", ""},                            // reserved
+		{"0.1.2.3", ""},                              // this network
+		{"2001:db8:1:2ff::1", ""},                    // documentation
+		{"fec0::1", ""},                              // site-local
+		{"2002:a00:1::1", ""},                        // 6to4 of 10.0.0.1
+		{"64:ff9b::a00:1", ""},                       // NAT64 of 10.0.0.1
+		{"2001:0:4136:e378:8000:63bf:3fff:fdd2", ""}, // Teredo
 	}
 	for _, tt := range tests {
 		got := ecsSource(netip.MustParseAddr(tt.client))
@@ -95,32 +117,126 @@ func TestECSSource(t *testing.T) {
 	}
 }
 
-func TestValidateReplyECS(t *testing.T) {
+func TestValidateReply(t *testing.T) {
 	t.Parallel()
 	q := newQuery("a.test", dns.TypeA, netip.MustParsePrefix("1.2.3.0/24"))
-	reply := func(mut func(e *dns.EDNS0_SUBNET)) *dns.Msg {
+	reply := func(mut func(r *dns.Msg)) *dns.Msg {
 		r := newQuery("a.test", dns.TypeA, netip.MustParsePrefix("1.2.3.0/24"))
+		r.Id = q.Id
 		r.Response = true
-		mut(ecsOf(r))
+		dnsmsg.ECS(r).SourceScope = 20
+		mut(r)
 		return r
 	}
-	if err := validateReply(q, reply(func(e *dns.EDNS0_SUBNET) { e.SourceScope = 20 })); err != nil {
+	if err := validateReply(q, reply(func(*dns.Msg) {})); err != nil {
 		t.Errorf("good echo rejected: %v", err)
 	}
-	bad := map[string]func(e *dns.EDNS0_SUBNET){
-		"family":  func(e *dns.EDNS0_SUBNET) { e.Family = 2 },
-		"source":  func(e *dns.EDNS0_SUBNET) { e.SourceNetmask = 16 },
-		"address": func(e *dns.EDNS0_SUBNET) { e.Address[2] = 9 },
-		"scope":   func(e *dns.EDNS0_SUBNET) { e.SourceScope = 33 },
+	bad := map[string]struct {
+		mut    func(r *dns.Msg)
+		result string
+	}{
+		"ECS family":    {func(r *dns.Msg) { dnsmsg.ECS(r).Family = 2 }, "bad_reply"},
+		"ECS source":    {func(r *dns.Msg) { dnsmsg.ECS(r).SourceNetmask = 16 }, "bad_reply"},
+		"ECS address":   {func(r *dns.Msg) { dnsmsg.ECS(r).Address[2] = 9 }, "bad_reply"},
+		"ECS scope":     {func(r *dns.Msg) { dnsmsg.ECS(r).SourceScope = 33 }, "bad_reply"},
+		"question":      {func(r *dns.Msg) { r.Question[0].Name = "b.test." }, "bad_reply"},
+		"QR unset":      {func(r *dns.Msg) { r.Response = false }, "bad_reply"},
+		"opcode":        {func(r *dns.Msg) { r.Opcode = dns.OpcodeNotify }, "bad_reply"},
+		"SERVFAIL":      {func(r *dns.Msg) { r.Rcode = dns.RcodeServerFailure }, "servfail"},
+		"REFUSED":       {func(r *dns.Msg) { r.Rcode = dns.RcodeRefused }, "refused"},
+		"other rcode":   {func(r *dns.Msg) { r.Rcode = dns.RcodeNotImplemented }, "bad_reply"},
+		"ECS not asked": {func(r *dns.Msg) {}, "bad_reply"},
 	}
-	for name, mut := range bad {
-		if err := validateReply(q, reply(mut)); err == nil {
-			t.Errorf("%s mismatch accepted", name)
+	for name, tt := range bad {
+		qq := q
+		if name == "ECS not asked" {
+			qq = newQuery("a.test", dns.TypeA, netip.Prefix{})
+			qq.Id = q.Id
+		}
+		err := validateReply(qq, reply(tt.mut))
+		if err == nil {
+			t.Errorf("%s: accepted", name)
+			continue
+		}
+		if got := attemptResult(err); got != tt.result {
+			t.Errorf("%s: result %q (%v), want %q", name, got, err, tt.result)
 		}
 	}
-	other := q.Copy()
-	other.Question[0].Name = "b.test."
-	if err := validateReply(q, other); err == nil {
-		t.Error("reply to another question accepted")
+}
+
+// wireLoc puts every client in its /24 block in one city.
+type wireLoc struct{}
+
+func (wireLoc) Locate(a netip.Addr) cidrdb.Location {
+	p, _ := a.Prefix(dnsmsg.SourceBits(a))
+	return cidrdb.Location{Addr: a, Block: p, Network: p, Country: "XX", City: "C", ISP: "I"}
+}
+
+type wirePolicy struct{}
+
+func (wirePolicy) Lookup(string) Rule { return Rule{Tier: cache.TierSubnet} }
+
+// TestUpstreamQueryOnTheWire resolves through a real DNS server on 127.0.0.1 and checks what the
+// resolver sends (EDNS UDP size 1232; ECS only for a client that may be sent) and keeps (of 60
+// addresses, 10 of them repeated, the 32 lowest, sorted and unique).
+func TestUpstreamQueryOnTheWire(t *testing.T) {
+	t.Parallel()
+	rec := &dnstest.Recorder{Reply: func(q *dns.Msg) *dns.Msg {
+		m := new(dns.Msg).SetReply(q)
+		for i := range 70 {
+			rr, _ := dns.NewRR(fmt.Sprintf("%s 60 IN A 10.0.0.%d", q.Question[0].Name, 60-i%60))
+			m.Answer = append(m.Answer, rr)
+		}
+		if e := dnsmsg.ECS(q); e != nil {
+			m.SetEdns0(dnsmsg.UDPSize, false)
+			m.IsEdns0().Option = append(m.IsEdns0().Option, e)
+		}
+		return m
+	}}
+	c, err := cache.New(cache.Config{MaxBytes: 16 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	r, err := New(Config{Upstreams: []string{dnstest.Start(t, rec)}, Locator: wireLoc{}, Cache: c, Policy: wirePolicy{},
+		HedgeMin: -1, SweepInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+
+	for i, tt := range []struct {
+		client string
+		ecs    string // "" for none
+	}{
+		{"20.1.2.3", "20.1.2.0/24/0"},
+		{"100.64.1.2", ""}, // CGNAT: answered, without ECS
+		{"2001:da8:1:2ff::1", "[2001:da8:1:200::]/56/0"},
+	} {
+		name := fmt.Sprintf("n%d.wire.test", i)
+		a, err := r.Resolve(context.Background(), Query{Name: name, Qtype: TypeA, Client: netip.MustParseAddr(tt.client)})
+		if err != nil {
+			t.Fatalf("%s: %v", tt.client, err)
+		}
+		if len(a.IPs) != dnsmsg.MaxAddrs || a.IPs[0] != netip.MustParseAddr("10.0.0.1") ||
+			!slices.IsSortedFunc(a.IPs, netip.Addr.Compare) || len(slices.Compact(slices.Clone(a.IPs))) != len(a.IPs) {
+			t.Errorf("%s: kept %v, want the 32 lowest of 60, sorted and unique", tt.client, a.IPs)
+		}
+		qs := rec.Queries()
+		q := qs[len(qs)-1]
+		if q.Question[0].Name != name+"." {
+			t.Fatalf("last query %s, want %s", q.Question[0].Name, name)
+		}
+		opt := q.IsEdns0()
+		if opt == nil || opt.UDPSize() != 1232 {
+			t.Errorf("%s: query OPT %v, want EDNS UDP size 1232", tt.client, opt)
+		}
+		got := ""
+		if e := dnsmsg.ECS(q); e != nil {
+			got = e.String()
+		}
+		if got != tt.ecs {
+			t.Errorf("%s: ECS %q, want %q", tt.client, got, tt.ecs)
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/httpdns/httpdns/dnsmsg"
 	"github.com/miekg/dns"
 )
 
@@ -53,11 +54,14 @@ func attemptResult(err error) string {
 	}
 }
 
-// validateReply checks that reply answers q: same question, a usable rcode, and an ECS option that
-// echoes ours (RFC 7871 §7.3: family, source prefix length and address must match, scope may differ).
+// validateReply checks that reply answers q (dnsmsg.CheckReply: ID, QR, opcode, question, and the
+// ECS echo of RFC 7871 §7.3) and has a usable rcode.
 func validateReply(q, reply *dns.Msg) error {
-	if len(reply.Question) != 1 || !questionEqual(reply.Question[0], q.Question[0]) {
-		return errBadReply
+	if err := dnsmsg.CheckReply(q, reply); err != nil {
+		if errors.Is(err, dnsmsg.ErrECS) {
+			return fmt.Errorf("%w: %w", errBadECS, err)
+		}
+		return fmt.Errorf("%w: %w", errBadReply, err)
 	}
 	switch reply.Rcode {
 	case dns.RcodeSuccess, dns.RcodeNameError:
@@ -67,44 +71,6 @@ func validateReply(q, reply *dns.Msg) error {
 		return errRefused
 	default:
 		return fmt.Errorf("%w: rcode %s", errBadReply, dns.RcodeToString[reply.Rcode])
-	}
-	sent := ecsOf(q)
-	got := ecsOf(reply)
-	if sent != nil && got != nil {
-		if got.Family != sent.Family || got.SourceNetmask != sent.SourceNetmask || !got.Address.Equal(sent.Address) {
-			return errBadECS
-		}
-		if int(got.SourceScope) > addrBits(got.Family) {
-			return errBadECS
-		}
-	}
-	if sent == nil && got != nil {
-		return errBadECS
-	}
-	return nil
-}
-
-func questionEqual(a, b dns.Question) bool {
-	return a.Qtype == b.Qtype && a.Qclass == b.Qclass && dns.CanonicalName(a.Name) == dns.CanonicalName(b.Name)
-}
-
-func addrBits(family uint16) int {
-	if family == 2 {
-		return 128
-	}
-	return 32
-}
-
-// ecsOf returns the message's EDNS Client Subnet option, or nil.
-func ecsOf(m *dns.Msg) *dns.EDNS0_SUBNET {
-	opt := m.IsEdns0()
-	if opt == nil {
-		return nil
-	}
-	for _, o := range opt.Option {
-		if e, ok := o.(*dns.EDNS0_SUBNET); ok {
-			return e
-		}
 	}
 	return nil
 }
