@@ -134,7 +134,7 @@ NGINX_ARGS=(-p "$TMP/nginx/" -c "$TMP/nginx/nginx.conf" -e "$TMP/nginx/logs/erro
 "$NGINX" -t -q "${NGINX_ARGS[@]}" || die "nginx rejected the config"
 "$NGINX" "${NGINX_ARGS[@]}" -g "daemon off;" >"$TMP/nginx/logs/stdout.log" 2>&1 &
 PIDS+=($!)
-wait_for "nginx" "$!" "$TMP/nginx/logs/error.log" curl -fsS --max-time 1 "http://127.0.0.1:$NGINX_PORT/healthz"
+wait_for "nginx" "$!" "$TMP/nginx/logs/error.log" curl -fsS --max-time 1 "http://127.0.0.1:$NGINX_PORT/readyz"
 echo "nginx $("$NGINX" -v 2>&1 | sed 's|.*/||'): 127.0.0.1:$NGINX_PORT -> nodes $((BASE_PORT + 1))..$((BASE_PORT + 3))"
 echo
 
