@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -19,7 +20,7 @@ import (
 	"github.com/miekg/dns"
 )
 
-const demoUsage = `Usage: httpdns demo [-listen ADDR] [-admin-listen ADDR] [-nodes N] [-dir DIR]
+const demoUsage = `Usage: httpdns demo [-listen ADDR] [-admin-listen ADDR] [-nodes N] [-dir DIR] [-force]
 
 Runs httpdns against a simulated CDN world on localhost: N ECS-aware authoritative DNS servers
 (the "recursive nodes"), geo databases that are wrong about a few subnets, and a whitelist that
@@ -27,6 +28,13 @@ puts the CDN names in the subnet tier. It prints curl commands showing that clie
 subnets get different edges, asks them itself, and serves until interrupted. The generated
 config, databases and whitelist stay in DIR (default: a new temporary directory), so
 "httpdns serve -config DIR/httpdns.yaml" works while the demo's DNS servers run.
+
+Every file is written before the service listens: once /healthz or /readyz answers, DIR is
+complete (scripts wait for that, e.g. curl --retry-connrefused). On a DIR used before, demo keeps
+what an operator changes there: the CIDRDB (cidrdb.mmdb, perhaps learnt by probe) and the
+whitelist (domains.txt, perhaps changed by uploads), and says so; it rewrites the config (the DNS
+nodes' ports change), the geo databases and probe-domains.txt. It refuses a DIR whose
+httpdns.yaml it did not write. -force rewrites everything.
 `
 
 // demoAdminToken is the demo's admin bearer token; a real deployment sets its own.
@@ -39,6 +47,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	admin := fs.String("admin-listen", "127.0.0.1:8081", "admin API `address`")
 	nodes := fs.Int("nodes", 3, "number of simulated DNS `nodes`")
 	dir := fs.String("dir", "", "`directory` for the generated files (default: a temporary one)")
+	force := fs.Bool("force", false, "rewrite the CIDRDB and whitelist kept from an earlier run, and a config demo did not write")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -56,6 +65,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	} else if err := os.MkdirAll(*dir, 0o755); err != nil {
 		return fmt.Errorf("demo directory: %w", err)
 	}
+	if err := checkDemoDir(*dir, *force); err != nil {
+		return err
+	}
 	var upstreams []string
 	for range *nodes {
 		s, err := cdnsim.Serve(world, "127.0.0.1:0")
@@ -65,9 +77,12 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		defer s.Close()
 		upstreams = append(upstreams, s.Addr())
 	}
-	path, err := writeDemoFiles(world, *dir, *listen, *admin, upstreams)
+	path, kept, err := writeDemoFiles(world, *dir, *listen, *admin, upstreams, *force)
 	if err != nil {
 		return err
+	}
+	for _, k := range kept {
+		fmt.Fprintf(stdout, "httpdns demo: kept %s from an earlier run (-force rewrites it)\n", k)
 	}
 	cfg, err := LoadConfig(path)
 	if err != nil {
@@ -79,25 +94,61 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	})
 }
 
-// writeDemoFiles writes the world's geo databases, a whitelist and a config into dir.
-func writeDemoFiles(w *cdnsim.World, dir, listen, admin string, upstreams []string) (string, error) {
+// demoConfigHeader is the first line of the config demo writes; a config without it is not demo's.
+const demoConfigHeader = "# written by httpdns demo\n"
+
+// checkDemoDir refuses, unless force, a directory whose httpdns.yaml demo did not write: it
+// belongs to a real deployment, whose config and databases demo would overwrite.
+func checkDemoDir(dir string, force bool) error {
+	path := filepath.Join(dir, "httpdns.yaml")
+	b, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist), force:
+		return nil
+	case err != nil:
+		return fmt.Errorf("demo directory: %w", err)
+	case !strings.HasPrefix(string(b), demoConfigHeader):
+		return fmt.Errorf("demo directory %s holds a config httpdns demo did not write (%s); "+
+			"choose another -dir, or pass -force to overwrite its files", dir, path)
+	}
+	return nil
+}
+
+// writeDemoFiles writes the world's geo databases, a whitelist, a starting CIDRDB, the probe
+// names and a config into dir, and returns the config's path. Unless force, a CIDRDB or whitelist
+// already in dir is kept (and returned in kept): it may be what probe learnt or uploads changed.
+func writeDemoFiles(w *cdnsim.World, dir, listen, admin string, upstreams []string, force bool) (path string, kept []string, err error) {
+	keep := func(name string) bool {
+		p := filepath.Join(dir, name)
+		if _, err := os.Stat(p); force || err != nil {
+			return false
+		}
+		kept = append(kept, p)
+		return true
+	}
 	if _, _, err := w.WriteGeoDBs(dir); err != nil {
-		return "", err
+		return "", nil, err
 	}
-	var wl strings.Builder
-	wl.WriteString("# CDN names: answers depend on the client's subnet\n")
-	for _, c := range w.CDNs() {
-		fmt.Fprintf(&wl, "*.%s.%s subnet\n", c.Name, cdnsim.Zone)
+	if !keep("domains.txt") {
+		var wl strings.Builder
+		wl.WriteString("# CDN names: answers depend on the client's subnet\n")
+		for _, c := range w.CDNs() {
+			fmt.Fprintf(&wl, "*.%s.%s subnet\n", c.Name, cdnsim.Zone)
+		}
+		wl.WriteString("# the same answer everywhere\n*.portal.test global\n")
+		if err := os.WriteFile(filepath.Join(dir, "domains.txt"), []byte(wl.String()), 0o644); err != nil {
+			return "", nil, err
+		}
 	}
-	wl.WriteString("# the same answer everywhere\n*.portal.test global\n")
-	if err := os.WriteFile(filepath.Join(dir, "domains.txt"), []byte(wl.String()), 0o644); err != nil {
-		return "", err
+	if !keep("cidrdb.mmdb") {
+		if err := writeDemoCIDRDB(dir); err != nil {
+			return "", nil, err
+		}
 	}
-	if err := writeDemoCIDRDB(w, dir); err != nil {
-		return "", err
+	if err := writeProbeDomains(w, dir); err != nil {
+		return "", nil, err
 	}
-	cfg := fmt.Sprintf(`# written by httpdns demo
-listen: %q
+	cfg := fmt.Sprintf(demoConfigHeader+`listen: %q
 admin_listen: %q
 admin_token: %q
 upstreams: [%s]
@@ -108,21 +159,23 @@ cidrdb: cidrdb.mmdb
 domains: domains.txt
 default_tier: cityisp
 `, listen, admin, demoAdminToken, quoteList(upstreams), cdnsim.CityDBName, cdnsim.ISPDBName)
-	path := filepath.Join(dir, "httpdns.yaml")
-	return path, os.WriteFile(path, []byte(cfg), 0o644)
+	path = filepath.Join(dir, "httpdns.yaml")
+	return path, kept, os.WriteFile(path, []byte(cfg), 0o644)
 }
 
 // writeDemoCIDRDB writes the starting library (the geo databases at /24, what "httpdns cidrdb build"
-// makes) as cidrdb.mmdb, and the world's CDN names as probe-domains.txt, so the demo's directory is
-// ready for "httpdns probe".
-func writeDemoCIDRDB(w *cdnsim.World, dir string) error {
+// makes) as cidrdb.mmdb, through a temporary file so a running server never reads half of it.
+func writeDemoCIDRDB(dir string) error {
 	recs, err := cidrdb.BuildFromGeo(filepath.Join(dir, cdnsim.CityDBName), filepath.Join(dir, cdnsim.ISPDBName), cidrdb.BuildOptions{})
 	if err != nil {
 		return err
 	}
-	if err := cidrdb.WriteFile(filepath.Join(dir, "cidrdb.mmdb"), recs); err != nil {
-		return err
-	}
+	return cidrdb.WriteFile(filepath.Join(dir, "cidrdb.mmdb"), recs)
+}
+
+// writeProbeDomains writes the world's CDN names as probe-domains.txt, so the demo's directory is
+// ready for "httpdns probe".
+func writeProbeDomains(w *cdnsim.World, dir string) error {
 	var names strings.Builder
 	names.WriteString("# the simulated world's CDN names, for httpdns probe -domains\n")
 	for _, d := range w.Domains() {
