@@ -7,6 +7,7 @@ import (
 	"net"
 	"syscall"
 
+	"github.com/httpdns/httpdns/dnsmsg"
 	"github.com/miekg/dns"
 )
 
@@ -101,15 +102,14 @@ func nameResult(result string) bool {
 	return false
 }
 
-// validateReply checks that reply answers q: a response with the same opcode and question, a usable
-// rcode, and an ECS option that echoes ours (RFC 7871 §7.3: family, source prefix length and address
-// must match, scope may differ). The ID was checked by the client.
+// validateReply checks that reply answers q (dnsmsg.CheckReply: ID, QR, opcode, exactly the question
+// asked, and an ECS option that echoes ours per RFC 7871 §7.3) and has a usable rcode.
 func validateReply(q, reply *dns.Msg) error {
-	if !reply.Response || reply.Opcode != q.Opcode {
-		return errBadReply
-	}
-	if len(reply.Question) != 1 || !questionEqual(reply.Question[0], q.Question[0]) {
-		return errBadReply
+	if err := dnsmsg.CheckReply(q, reply); err != nil {
+		if errors.Is(err, dnsmsg.ErrECS) {
+			return fmt.Errorf("%w: %w", errBadECS, err)
+		}
+		return fmt.Errorf("%w: %w", errBadReply, err)
 	}
 	switch reply.Rcode {
 	case dns.RcodeSuccess, dns.RcodeNameError:
@@ -119,43 +119,6 @@ func validateReply(q, reply *dns.Msg) error {
 		return ErrRefused
 	default:
 		return fmt.Errorf("%w: rcode %s", errBadReply, dns.RcodeToString[reply.Rcode])
-	}
-	sent, got := ecsOf(q), ecsOf(reply)
-	switch {
-	case sent == nil && got != nil:
-		return errBadECS
-	case sent != nil && got != nil:
-		if got.Family != sent.Family || got.SourceNetmask != sent.SourceNetmask || !got.Address.Equal(sent.Address) {
-			return errBadECS
-		}
-		if int(got.SourceScope) > addrBits(got.Family) {
-			return errBadECS
-		}
-	}
-	return nil
-}
-
-func questionEqual(a, b dns.Question) bool {
-	return a.Qtype == b.Qtype && a.Qclass == b.Qclass && dns.CanonicalName(a.Name) == dns.CanonicalName(b.Name)
-}
-
-func addrBits(family uint16) int {
-	if family == 2 {
-		return 128
-	}
-	return 32
-}
-
-// ecsOf returns the message's EDNS Client Subnet option, or nil.
-func ecsOf(m *dns.Msg) *dns.EDNS0_SUBNET {
-	opt := m.IsEdns0()
-	if opt == nil {
-		return nil
-	}
-	for _, o := range opt.Option {
-		if e, ok := o.(*dns.EDNS0_SUBNET); ok {
-			return e
-		}
 	}
 	return nil
 }
