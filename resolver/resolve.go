@@ -72,7 +72,7 @@ func (r *Resolver) Resolve(ctx context.Context, q Query) (Answer, error) {
 // ECS (docs/design.md §6) is answered as a client without a location.
 func (r *Resolver) classify(name string, qtype uint16, client netip.Addr) request {
 	client = client.Unmap()
-	req := request{name: name, qtype: qtype, client: client, rule: r.cfg.Policy.Lookup(name)}
+	req := request{name: name, qtype: qtype, client: client, rule: r.cfg.Policy.Lookup(name), names: r.names}
 	if req.rule.Tier == cache.TierGlobal {
 		return req
 	}

@@ -162,6 +162,7 @@ type Resolver struct {
 	budget     *budget
 	recent     *recent      // keys asked lately, for active refresh and sibling prefetch
 	autoGlobal *autoGlobal  // evidence that names are the same for every client (autoglobal.go)
+	names      *scopeNames  // interned key scopes (scopes.go)
 	sweepMu    sync.Mutex   // one Sweep at a time
 	sweepBuf   []sweepItem  // reused by Sweep
 	closeMu    sync.RWMutex // held for writing by Close, for reading while starting a refresh
@@ -197,6 +198,7 @@ func New(cfg Config) (*Resolver, error) {
 		budget:     newBudget(cfg.UpstreamQPS, cfg.Now),
 		recent:     newRecent(cfg.TrackKeys),
 		autoGlobal: newAutoGlobal(cfg.TrackKeys),
+		names:      newScopeNames(),
 	}
 	registerTracker(cfg.Registerer, r.recent)
 	r.loops.Add(1)

@@ -38,6 +38,7 @@ type request struct {
 	rule   Rule
 	src    netip.Prefix // the ECS source prefix sent upstream; invalid for the global tier and for clients that must not be sent
 	loc    cidrdb.Location
+	names  *scopeNames // the resolver's interned scope texts
 }
 
 // routed is where one request stands in the cache: the entry that answers it, if any, and on a miss
@@ -60,7 +61,7 @@ func (r *Resolver) route(req *request) routed {
 		// can ask the CDN about), but its block's answer, fetched for one of the block's wider
 		// networks and confirmed for this client's part, is the CDN's answer for it too.
 		bk := own
-		bk.Scope = req.loc.Block.String()
+		bk.Scope = req.names.prefix(req.loc.Block)
 		if e, res, _ := r.cache.Lookup(bk); res == cache.Hit && !e.Split && e.Rcode == dns.RcodeSuccess && covers(e.Parts, req.client) {
 			return routed{key: bk, entry: e, res: res, fill: own, borrowed: true}
 		}
@@ -236,9 +237,9 @@ func (q *request) tierKey() cache.Key {
 	switch {
 	case q.rule.Tier == cache.TierGlobal || !q.loc.Block.IsValid():
 	case q.rule.Tier == cache.TierCityISP && (q.loc.Country != "" || q.loc.City != "" || q.loc.ISP != ""):
-		k.Scope = q.loc.Country + "/" + q.loc.City + "/" + q.loc.ISP
+		k.Scope = q.names.place(place{q.loc.Country, q.loc.City, q.loc.ISP})
 	default:
-		k.Scope = q.blockScope().String()
+		k.Scope = q.names.prefix(q.blockScope())
 	}
 	return k
 }
@@ -268,7 +269,7 @@ func (q *request) globalKey() cache.Key {
 // partKey is the key of the client's part of a block that the CDN split at bits.
 func (q *request) partKey(bits int) cache.Key {
 	p, _ := q.client.Prefix(bits)
-	return cache.Key{Name: q.name, Qtype: q.qtype, Tier: cache.TierSubnet, Scope: p.String()}
+	return cache.Key{Name: q.name, Qtype: q.qtype, Tier: cache.TierSubnet, Scope: q.names.prefix(p)}
 }
 
 // flight is the singleflight and in-flight refresh key of a fetch filling k. Rule: clients in a
