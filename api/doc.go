@@ -101,8 +101,9 @@
 // and idle timeouts (a request whose announced body never arrives is cut at the read timeout; idle
 // keep-alive connections are closed), at most MaxHeaderBytes (64 KiB) of request line and headers,
 // and a cap on open connections. Past the header limit net/http itself answers 431 Request Header
-// Fields Too Large, in plain text, before any handler runs, and closes the connection: the one
-// error answer that is not JSON.
+// Fields Too Large, in plain text, before any handler runs, and closes the connection; so it does
+// for requests that are not HTTP/1.1 at all (400 for a broken request line or header, or no Host).
+// Those are the only error answers that are not JSON.
 //
 // # Metrics
 //

@@ -2,11 +2,13 @@ package api
 
 import (
 	"bufio"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -307,5 +309,69 @@ func TestLimitListenerReleasesOnce(t *testing.T) {
 	}
 	if got := LimitListener(ln, 0); got != ln {
 		t.Error("LimitListener(ln, 0) wraps ln; want no limit")
+	}
+}
+
+// TestBadInputOverTheWire sends hostile and broken requests to real servers of both handlers: each
+// gets a 4xx, never a 500 or a hung connection. What reaches the handlers is answered in their JSON
+// ({"code","message"}); what is not valid HTTP/1.1 at all (a broken request line or header, no
+// Host, headers over MaxHeaderBytes) is answered by net/http itself in plain text before routing.
+func TestBadInputOverTheWire(t *testing.T) {
+	t.Parallel()
+	ta := newTestAPI(t, Config{AdminToken: token, Whitelist: &memWhitelist{text: []byte("a.example.com subnet\n")}})
+	public := startServer(t, ta.Public(), ServerConfig{}, 0)
+	admin := startServer(t, ta.Admin(), ServerConfig{}, 0)
+	auth := "Authorization: Bearer " + token + "\r\n"
+	put := func(target, body string) string {
+		return "PUT " + target + " HTTP/1.1\r\nHost: x\r\n" + auth + "Content-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body
+	}
+	tests := []struct {
+		name, addr, req string
+		status          int
+		code            string // "": net/http's plain-text answer
+	}{
+		{"no host", public, "GET /d HTTP/1.1\r\nHost: x\r\n\r\n", 400, CodeMissingArgument},
+		{"bad host", public, "GET /d?host=a..b HTTP/1.1\r\nHost: x\r\n\r\n", 400, CodeInvalidHost},
+		{"bad escape", public, "GET /d?host=%zz HTTP/1.1\r\nHost: x\r\n\r\n", 400, CodeInvalidHost},
+		{"NUL in host", public, "GET /d?host=a%00.com HTTP/1.1\r\nHost: x\r\n\r\n", 400, CodeInvalidHost},
+		{"bad ip", public, "GET /d?host=a.com&ip=1.2.3.999 HTTP/1.1\r\nHost: x\r\n\r\n", 400, CodeInvalidIP},
+		{"bad query", public, "GET /d?host=a.com&query=7 HTTP/1.1\r\nHost: x\r\n\r\n", 400, CodeInvalidQuery},
+		{"batch too big", public, "GET /resolve?host=" + strings.Repeat("a.com,", 11) + " HTTP/1.1\r\nHost: x\r\n\r\n", 400, CodeTooManyHosts},
+		{"query string over 8 KiB", public, "GET /d?host=" + strings.Repeat("a", 9000) + " HTTP/1.1\r\nHost: x\r\n\r\n", 414, CodeURITooLong},
+		{"unknown path", public, "GET /etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n", 404, CodeNotFound},
+		{"wrong method", public, "DELETE /d?host=a.com HTTP/1.1\r\nHost: x\r\n\r\n", 405, CodeMethodNotAllowed},
+		{"admin without token", admin, "GET /admin/domains HTTP/1.1\r\nHost: x\r\n\r\n", 401, CodeUnauthorized},
+		{"empty whitelist", admin, put("/admin/domains", ""), 400, CodeEmptyWhitelist},
+		{"comments-only whitelist", admin, put("/admin/domains", "# later\n"), 400, CodeEmptyWhitelist},
+		{"bad whitelist", admin, put("/admin/domains", "a.example.com warp\n"), 400, CodeInvalidWhitelist},
+		{"whitelist over 1 MiB", admin, put("/admin/domains", strings.Repeat("# padding\n", MaxWhitelistBytes/10+1)), 413, CodePayloadTooLarge},
+		{"admin query string over 8 KiB", admin, "GET /healthz?" + strings.Repeat("a", 9000) + " HTTP/1.1\r\nHost: x\r\n\r\n", 414, CodeURITooLong},
+		{"broken request line", public, "GET /d?host=a b HTTP/1.1\r\nHost: x\r\n\r\n", 400, ""},
+		{"no Host header", public, "GET /healthz HTTP/1.1\r\n\r\n", 400, ""},
+		{"broken header line", admin, "GET /healthz HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n", 400, ""},
+		{"headers over 64 KiB", admin, "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: " + strings.Repeat("a", 70<<10) + "\r\n\r\n", 431, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c := dial(t, tt.addr)
+			go io.WriteString(c, tt.req)
+			resp := readResponse(t, c, bufio.NewReader(c), 5*time.Second)
+			body, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != tt.status {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tt.status, body)
+			}
+			if tt.code == "" {
+				if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") || !resp.Close {
+					t.Errorf("Content-Type %q, close %v: want net/http's plain-text answer and a closed connection", ct, resp.Close)
+				}
+				return
+			}
+			var e errorBody
+			if err := json.Unmarshal(body, &e); err != nil || e.Code != tt.code || e.Message == "" ||
+				resp.Header.Get("Content-Type") != "application/json" {
+				t.Errorf("body %s (%s), want JSON code %s with a message", body, resp.Header.Get("Content-Type"), tt.code)
+			}
+		})
 	}
 }
