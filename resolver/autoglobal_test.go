@@ -2,6 +2,7 @@ package resolver
 
 import (
 	"net/netip"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -166,5 +167,31 @@ func TestCacheRequestsCountOneOutcomePerRequest(t *testing.T) {
 		if got := total(); got != float64(i+1) {
 			t.Fatalf("after %d requests the cache counted %v outcomes", i+1, got)
 		}
+	}
+}
+
+func TestSpecialClientsSendNoECSAndShareNoLocation(t *testing.T) {
+	t.Parallel()
+	var sawECS atomic.Bool
+	f := &scriptedDNS{}
+	f.set(func(src netip.Prefix) (netip.Addr, uint8, int) {
+		if src.IsValid() {
+			sawECS.Store(true)
+		}
+		return netip.MustParseAddr("10.9.9.9"), 0, 0
+	})
+	r, c, _ := newScripted(t, f, Rule{Tier: cache.TierSubnet})
+	// CGNAT, documentation, benchmarking, 6to4 of a private IPv4, NAT64 of a private IPv4.
+	for _, cl := range []string{"100.64.1.1", "192.0.2.7", "198.18.0.1", "2002:c0a8:101::1", "64:ff9b::a00:1"} {
+		a, err := ask(t, r, c, cl)
+		if err != nil || a.Scope != "" {
+			t.Errorf("client %s: %+v %v, want an answer for a client without a location", cl, a, err)
+		}
+	}
+	if sawECS.Load() {
+		t.Error("ECS sent for a special-purpose client address")
+	}
+	if q := f.queries.Load(); q != 1 {
+		t.Errorf("%d upstream queries for clients without a location, want 1 (they share one key)", q)
 	}
 }
