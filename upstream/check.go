@@ -134,12 +134,20 @@ func (p *Pool) slowLimit(n *node) (time.Duration, bool) {
 	return max(time.Duration(p.cfg.SlowFactor*float64(median)), slowFloor), true
 }
 
-// eject takes n out of the ring for reason, unless it is out already or the last healthy node. A
-// slow ejection is decided again under the lock, against the other nodes as they are now.
+// eject takes n out of the ring for reason, unless it is out already or the last healthy node: that
+// one stays, the last resort, but a node failing for errors is marked down, so Healthy does not
+// count it, until it answers again. A slow ejection is decided again under the lock, against the
+// other nodes as they are now.
 func (p *Pool) eject(n *node, reason string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if !n.healthy.Load() || len(p.table.Load().healthy) < 2 {
+	if !n.healthy.Load() {
+		return
+	}
+	if len(p.table.Load().healthy) < 2 {
+		if reason == reasonErrors && !n.down.Swap(true) {
+			p.cfg.Logger.Warn("last upstream node failing; kept in the ring", "node", n.addr)
+		}
 		return
 	}
 	ewma := time.Duration(n.ewma.Load())

@@ -330,3 +330,34 @@ func TestPoolHealthMetrics(t *testing.T) {
 		t.Errorf("ejections = %v", got)
 	}
 }
+
+// TestPoolHealthyCountsWorkingNodes: the last node is kept in the ring, but once it fails as an
+// ejected one would, Healthy no longer counts it, until it answers a check again.
+func TestPoolHealthyCountsWorkingNodes(t *testing.T) {
+	t.Parallel()
+	e := newPoolEnv(t, 2, nil)
+	p := e.pool
+	if got := p.Healthy(); got != 2 {
+		t.Fatalf("Healthy() = %d, want 2", got)
+	}
+	for _, s := range e.nodes {
+		s.set(silent)
+	}
+	for i := 0; p.Healthy() > 0 && i < 4*ejectMinAttempts; i++ {
+		_, _ = e.exchange(fmt.Sprintf("name-%d.test|block", i))
+		p.checks.Wait()
+	}
+	if got := p.Healthy(); got != 0 {
+		t.Fatalf("Healthy() with every node silent = %d, want 0", got)
+	}
+	if got := len(p.table.Load().healthy); got != 1 {
+		t.Errorf("%d nodes in the ring, want the last one kept", got)
+	}
+	for _, s := range e.nodes {
+		s.set(normal)
+	}
+	p.checkOnce(context.Background())
+	if got := p.Healthy(); got != 1 {
+		t.Errorf("Healthy() after the last node answered a check = %d, want 1", got)
+	}
+}

@@ -2,7 +2,9 @@ package upstream
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/miekg/dns"
@@ -116,6 +118,11 @@ func exchangeOn(ctx context.Context, c *dns.Client, m *dns.Msg, conn *dns.Conn, 
 	stopped := stop()
 	if err != nil && ctx.Err() != nil {
 		return nil, false, fmt.Errorf("exchanging with %s: %w", addr, context.Cause(ctx))
+	}
+	var nerr net.Error
+	if errors.As(err, &nerr) && nerr.Timeout() {
+		// The socket's deadline (the context's) passed a moment before the context noticed.
+		return nil, false, fmt.Errorf("exchanging with %s: %w: %w", addr, context.DeadlineExceeded, err)
 	}
 	return reply, err == nil && stopped, err
 }

@@ -81,6 +81,7 @@ func TestPoolHedgesLateNode(t *testing.T) {
 			cancelled0 := e.counter(t, p.m.queries, slow.addr, resultCancelled)
 			e.server(slow).setDelay(60 * time.Millisecond)
 			rec.reset()
+			p.hedges.init() // a full hedge budget, whatever the warm-up spent
 			for _, k := range keys[2*hedgeMinSamples:] {
 				e.ask(t, k)
 			}
@@ -174,6 +175,7 @@ func TestPoolChecksNodeLateForHedges(t *testing.T) {
 				e.ask(t, k)
 			}
 			e.server(late).setDelay(60 * time.Millisecond)
+			p.hedges.init()
 			e.ask(t, keys[2*hedgeMinSamples])
 			if !late.suspect.Load() {
 				t.Fatal("a node that lost a hedge is not suspect")

@@ -48,6 +48,7 @@ type node struct {
 	healthy  atomic.Bool  // in the ring; changed only under Pool.mu
 	suspect  atomic.Bool  // lost a hedge, or failed a query in a way that may be the name's: checked every round
 	checking atomic.Bool  // a check confirming timeouts is running
+	down     atomic.Bool  // failing as an ejected node would, but kept as the last healthy one
 
 	mu        sync.Mutex
 	outcomes  [healthAttempts]outcome
@@ -74,6 +75,7 @@ func (n *node) String() string { return n.addr }
 // recordSuccess notes a good reply that took d.
 func (n *node) recordSuccess(now time.Time, d time.Duration) {
 	n.suspect.Store(false)
+	n.down.Store(false)
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.failing = false
@@ -158,6 +160,7 @@ func (n *node) checkFailed(now time.Time, rate float64) bool {
 // checkPassed notes a good check of the known-good name: the node works, so its pending timeouts
 // were their names' problem and are forgotten.
 func (n *node) checkPassed() {
+	n.down.Store(false)
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.nPending = 0
@@ -238,6 +241,7 @@ func (n *node) reset(seed time.Duration) {
 	n.failing = false
 	n.p95.Store(0)
 	n.suspect.Store(false)
+	n.down.Store(false)
 	n.addEWMA(seed)
 }
 
@@ -259,5 +263,10 @@ func (n *node) checkResult(ok bool, d, limit time.Duration) int {
 // other node answers), and a node that failed a query may have failed for the name's sake, so only
 // checks of the known-good name can tell whether it is silent, slow or broken.
 func (n *node) checkDue() bool {
-	return !n.healthy.Load() || n.suspect.Load()
+	return !n.healthy.Load() || n.suspect.Load() || n.down.Load()
+}
+
+// serving reports whether the node is in the ring and not known to be failing.
+func (n *node) serving() bool {
+	return n.healthy.Load() && !n.down.Load()
 }

@@ -78,9 +78,18 @@ func (p *Pool) Close() {
 	})
 }
 
-// Healthy returns how many nodes are in the ring (not ejected).
+// Healthy returns how many nodes are in the ring (not ejected) and not failing. The last node in
+// the ring is never ejected (with nothing to fail over to, it is still worth asking), but once it
+// fails as an ejected node would it no longer counts, until it answers again: so 0 means no node
+// is known to work, which a readiness probe can report.
 func (p *Pool) Healthy() int {
-	return len(p.table.Load().healthy)
+	count := 0
+	for _, n := range p.table.Load().healthy {
+		if n.serving() {
+			count++
+		}
+	}
+	return count
 }
 
 // Exchange sends q for key (for the resolver: name + "|" + cache scope) to the key's nodes in order
