@@ -117,53 +117,6 @@ func TestECSSource(t *testing.T) {
 	}
 }
 
-func TestValidateReply(t *testing.T) {
-	t.Parallel()
-	q := newQuery("a.test", dns.TypeA, netip.MustParsePrefix("1.2.3.0/24"))
-	reply := func(mut func(r *dns.Msg)) *dns.Msg {
-		r := newQuery("a.test", dns.TypeA, netip.MustParsePrefix("1.2.3.0/24"))
-		r.Id = q.Id
-		r.Response = true
-		dnsmsg.ECS(r).SourceScope = 20
-		mut(r)
-		return r
-	}
-	if err := validateReply(q, reply(func(*dns.Msg) {})); err != nil {
-		t.Errorf("good echo rejected: %v", err)
-	}
-	bad := map[string]struct {
-		mut    func(r *dns.Msg)
-		result string
-	}{
-		"ECS family":    {func(r *dns.Msg) { dnsmsg.ECS(r).Family = 2 }, "bad_reply"},
-		"ECS source":    {func(r *dns.Msg) { dnsmsg.ECS(r).SourceNetmask = 16 }, "bad_reply"},
-		"ECS address":   {func(r *dns.Msg) { dnsmsg.ECS(r).Address[2] = 9 }, "bad_reply"},
-		"ECS scope":     {func(r *dns.Msg) { dnsmsg.ECS(r).SourceScope = 33 }, "bad_reply"},
-		"question":      {func(r *dns.Msg) { r.Question[0].Name = "b.test." }, "bad_reply"},
-		"QR unset":      {func(r *dns.Msg) { r.Response = false }, "bad_reply"},
-		"opcode":        {func(r *dns.Msg) { r.Opcode = dns.OpcodeNotify }, "bad_reply"},
-		"SERVFAIL":      {func(r *dns.Msg) { r.Rcode = dns.RcodeServerFailure }, "servfail"},
-		"REFUSED":       {func(r *dns.Msg) { r.Rcode = dns.RcodeRefused }, "refused"},
-		"other rcode":   {func(r *dns.Msg) { r.Rcode = dns.RcodeNotImplemented }, "bad_reply"},
-		"ECS not asked": {func(r *dns.Msg) {}, "bad_reply"},
-	}
-	for name, tt := range bad {
-		qq := q
-		if name == "ECS not asked" {
-			qq = newQuery("a.test", dns.TypeA, netip.Prefix{})
-			qq.Id = q.Id
-		}
-		err := validateReply(qq, reply(tt.mut))
-		if err == nil {
-			t.Errorf("%s: accepted", name)
-			continue
-		}
-		if got := attemptResult(err); got != tt.result {
-			t.Errorf("%s: result %q (%v), want %q", name, got, err, tt.result)
-		}
-	}
-}
-
 // wireLoc puts every client in its /24 block in one city.
 type wireLoc struct{}
 
