@@ -99,7 +99,7 @@ func (r *Resolver) refreshAsync(req *request, key cache.Key, kind Kind) {
 // answer is held there or name-wide (that one is kept for serve-stale).
 func (r *Resolver) exchangeAndStore(ctx context.Context, req *request, key cache.Key, part bool, kind Kind) (fetched, error) {
 	q := newQuery(req.name, req.qtype, req.src)
-	reply, err := r.pool.exchange(ctx, q, req.name+"|"+key.Scope)
+	reply, err := r.exchange(ctx, q, req.name+"|"+key.Scope, kind)
 	now := r.cfg.Now()
 	if err != nil {
 		r.cfg.Logger.Debug("upstream failed", "name", req.name, "err", err)

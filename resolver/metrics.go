@@ -1,33 +1,17 @@
 package resolver
 
-import (
-	"time"
+import "github.com/prometheus/client_golang/prometheus"
 
-	"github.com/prometheus/client_golang/prometheus"
-)
-
-// metrics are the resolver's and the upstream pool's series. Per-node children are made on first use;
-// the node set is the configured upstreams, so the label's cardinality is bounded.
+// metrics are the resolver's series; the upstream pool's are package upstream's.
 type metrics struct {
-	upstreamQueries  *prometheus.CounterVec
-	upstreamDuration *prometheus.HistogramVec
-	refreshes        *prometheus.CounterVec
-	unused           *prometheus.CounterVec
-	staleServed      prometheus.Counter
-	splits           prometheus.Counter
+	refreshes   *prometheus.CounterVec
+	unused      *prometheus.CounterVec
+	staleServed prometheus.Counter
+	splits      prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
-		upstreamQueries: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "httpdns_upstream_queries_total",
-			Help: "Upstream DNS attempts by node and result (ok, servfail, refused, timeout, truncated, bad_reply, error, cancelled).",
-		}, []string{"node", "result"}),
-		upstreamDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "httpdns_upstream_duration_seconds",
-			Help:    "Duration of upstream DNS attempts by node.",
-			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
-		}, []string{"node"}),
 		refreshes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "httpdns_resolver_refreshes_total",
 			Help: "Background refreshes by kind (active, passive, prefetch) and result (ok, error, skipped, over_budget).",
@@ -46,16 +30,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.upstreamQueries, m.upstreamDuration, m.refreshes, m.unused, m.staleServed, m.splits)
+		reg.MustRegister(m.refreshes, m.unused, m.staleServed, m.splits)
 	}
 	return m
-}
-
-func (m *metrics) upstream(node, result string, d time.Duration) {
-	m.upstreamQueries.WithLabelValues(node, result).Inc()
-	if result != "truncated" {
-		m.upstreamDuration.WithLabelValues(node).Observe(d.Seconds())
-	}
 }
 
 // registerTracker exports the recent-keys tracker's size and evictions, read at scrape time.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/httpdns/httpdns/cache"
 	"github.com/httpdns/httpdns/cidrdb"
+	"github.com/httpdns/httpdns/upstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/singleflight"
 )
@@ -55,7 +56,7 @@ type Config struct {
 	MinTTL          time.Duration // lower clamp of answer TTLs; default 10s
 	MaxTTL          time.Duration // upper clamp; default 1h
 	NegativeMaxTTL  time.Duration // cap for NXDOMAIN/NODATA (RFC 2308); default 5m
-	ServfailTTL     time.Duration // how long an all-upstreams failure is remembered; default 5s
+	ServfailTTL     time.Duration // how long a failed name (every node failed, or two failed it alike) is remembered; default 5s
 	StaleAnswerTTL  time.Duration // TTL of answers served stale when upstreams fail (RFC 8767); default 30s
 	UpstreamTimeout time.Duration // one upstream attempt; default 800ms
 	RequestTimeout  time.Duration // a whole upstream fetch, all attempts; default 3s
@@ -80,12 +81,16 @@ type Config struct {
 	// SweepInterval is how often hot keys are checked for active refresh. Default 1s.
 	SweepInterval time.Duration
 
-	// Upstream health and hedging (health.go, hedge.go).
-	HealthCheckInterval time.Duration // active checks of ejected nodes and of nodes late for a hedge; default 2s
-	HealthCheckName     string        // name the checks ask, type NS; any reply proves a node alive; default "."
+	// Upstream health, hedging and bounds (package upstream).
+	HealthCheckInterval time.Duration // active checks of ejected and suspect nodes; default 2s
+	HealthCheckName     string        // known-good name the checks ask, type NS; SERVFAIL or silence counts against a node; default "."
 	HedgeMin            time.Duration // least wait before asking a second node; default 2ms; negative: never hedge
-	EjectErrorRate      float64       // share of failed recent attempts (≥10 in 30s) that ejects a node; default 0.5
+	EjectErrorRate      float64       // share of the node's own failures among recent outcomes (≥10 in 30s) that ejects it; default 0.5
 	SlowFactor          float64       // latency EWMA over this × the others' median (and 50ms) ejects; default 4
+	// UpstreamMaxInflight caps the upstream queries running at once; past it a client's miss waits up
+	// to 100ms for a slot, then fails with ErrUpstreamBusy, and background refreshes are skipped.
+	// Default 1024 (upstream.DefaultMaxInflight).
+	UpstreamMaxInflight int
 
 	Registerer prometheus.Registerer // nil: metrics not registered
 	Logger     *slog.Logger          // nil: discard
@@ -154,7 +159,7 @@ func (c *Config) validate() error {
 // Resolver answers Queries from the cache, asking the upstream pool with ECS on a miss.
 type Resolver struct {
 	cfg     Config
-	pool    *pool
+	pool    *upstream.Pool
 	cache   *cache.Cache
 	metrics *metrics
 	group   singleflight.Group
@@ -182,7 +187,7 @@ func New(cfg Config) (*Resolver, error) {
 		return nil, err
 	}
 	m := newMetrics(cfg.Registerer)
-	p, err := newPool(cfg.poolConfig(), m)
+	p, err := upstream.New(cfg.upstreamConfig())
 	if err != nil {
 		return nil, err
 	}
@@ -217,6 +222,6 @@ func (r *Resolver) Close() error {
 	r.cancel()
 	r.loops.Wait()
 	r.wg.Wait()
-	r.pool.close()
+	r.pool.Close()
 	return nil
 }
