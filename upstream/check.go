@@ -52,9 +52,11 @@ func (p *Pool) confirm(n *node) {
 	})
 }
 
-// check asks n the known-good check name, type NS. A reply with NOERROR or NXDOMAIN proves the node
-// works; SERVFAIL or REFUSED for a name every recursive server can answer, silence or a network
-// error counts against it (with a bad reply, which also cannot be the name's fault here).
+// check asks n the known-good check name, type NS. NOERROR or NXDOMAIN proves the node works, and so
+// does REFUSED: the node is reachable and answering, only not for that name (an authoritative-only
+// server, as in the project's simulated world, refuses names outside its zones). SERVFAIL for a name
+// every recursive server can answer, silence, a network error or a reply that does not match count
+// against it.
 //
 // On a healthy node the check is one more outcome for its error rate and latency EWMA (it measures
 // the full round trip, which its cancelled live attempts could not); a good one forgets the node's
@@ -81,8 +83,9 @@ func (p *Pool) check(ctx context.Context, n *node) {
 	if result == resultLocal {
 		return // nothing was sent
 	}
+	good := err == nil || result == resultRefused
 	if n.healthy.Load() {
-		if err != nil {
+		if !good {
 			if n.checkFailed(p.cfg.Now(), p.cfg.EjectErrorRate) {
 				p.eject(n, reasonErrors)
 			}
@@ -97,7 +100,7 @@ func (p *Pool) check(ctx context.Context, n *node) {
 		return
 	}
 	limit, _ := p.slowLimit(n)
-	if n.checkResult(err == nil, d, limit) >= readmitChecks {
+	if n.checkResult(good, d, limit) >= readmitChecks {
 		p.readmit(n, d)
 	}
 }

@@ -361,3 +361,33 @@ func TestPoolHealthyCountsWorkingNodes(t *testing.T) {
 		t.Errorf("Healthy() after the last node answered a check = %d, want 1", got)
 	}
 }
+
+// TestPoolCheckVerdicts: which replies to the known-good check name keep a suspect node in the ring.
+func TestPoolCheckVerdicts(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		reply behavior
+		fails bool
+	}{
+		{"answer", normal, false},
+		{"refused: reachable, not for that name", refused, false},
+		{"servfail", servfail, true},
+		{"silence", silent, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newPoolEnv(t, 2, nil)
+			n := e.pool.nodes[0]
+			e.server(n).setName(".", tc.reply)
+			n.suspect.Store(true)
+			for range ejectMinAttempts {
+				e.pool.checkOnce(context.Background())
+			}
+			if n.healthy.Load() == tc.fails {
+				t.Errorf("after %d checks answered %v: healthy %v", ejectMinAttempts, tc.reply, n.healthy.Load())
+			}
+		})
+	}
+}

@@ -37,9 +37,9 @@ type Config struct {
 	// CheckInterval is how often ejected and suspect nodes get an active check; default 2s;
 	// negative: no periodic checks (the checks that confirm timeouts still run).
 	CheckInterval time.Duration
-	// CheckName is the known-good name checks ask, type NS; NOERROR or NXDOMAIN proves the node
-	// works, anything else (SERVFAIL, REFUSED, silence) counts against it. Default "." (every
-	// recursive resolver knows the root's NS set).
+	// CheckName is the known-good name checks ask, type NS; any reply but SERVFAIL (or one that does
+	// not match the query) proves the node works; SERVFAIL, silence and network errors count
+	// against it. Default "." (every recursive resolver knows the root's NS set).
 	CheckName string
 	// CheckTimeoutNames is how many distinct names must time out on a node within the health window
 	// (30s) before a check of CheckName decides whether the timeouts are the node's; default 3.

@@ -24,7 +24,8 @@
 //     names within the health window. Then a check of the known-good name is sent at once: if the node
 //     answers it, the timeouts were the names' and are forgotten; if it fails, they count as failures,
 //     and so does every further timeout until the node replies again.
-//   - Network errors (connection refused, unreachable) and failed active checks are the node's.
+//   - Network errors (connection refused, unreachable) and failed active checks (SERVFAIL for the
+//     known-good name, silence) are the node's.
 //   - Local errors, from before anything was sent (no file descriptors left, bind errors), are
 //     nobody's: they never count against a node.
 //
