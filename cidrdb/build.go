@@ -30,7 +30,8 @@ type IPv6Mode int
 const (
 	// IPv6Geo makes each run of adjacent IPv6 addresses that the geo
 	// databases place alike (same country, city, ISP and ASN) one block, no
-	// finer than /Bits6. Geo databases cover far too much IPv6 space to cut
+	// finer than /Bits6 and cut at /16 boundaries (a run over two /16s is
+	// two blocks: no CIDRDB network is wider than MinBitsIPv6). Geo databases cover far too much IPv6 space to cut
 	// it into /56s (MaxMind's small test ISP database alone holds 7e13), so
 	// IPv6 blocks start as wide as the geo data; the resolver's scope rules
 	// keep a wide block from misrouting and feed the prober its splits.
@@ -77,7 +78,8 @@ type BuildOptions struct {
 	// ECS source prefix (RFC 7871) the resolver sends.
 	Bits4 int
 	// Bits6 is the prefix length of an IPv6 unit (IPv6Units) or of the
-	// finest IPv6 block (IPv6Geo), 8..128. Default 56, the ECS source prefix.
+	// finest IPv6 block (IPv6Geo), 16..128. Default 56, the ECS source prefix.
+	// No IPv6 network of the result is wider than /16 (MinBitsIPv6).
 	Bits6 int
 	// IPv6 says what becomes of IPv6. Default IPv6Geo.
 	IPv6 IPv6Mode
@@ -102,8 +104,8 @@ func (o BuildOptions) withDefaults() (BuildOptions, error) {
 	if o.Bits4 < 8 || o.Bits4 > 32 {
 		errs = append(errs, fmt.Errorf("%w: Bits4 %d is not in 8..32", ErrBuildOptions, o.Bits4))
 	}
-	if o.Bits6 < 8 || o.Bits6 > 128 {
-		errs = append(errs, fmt.Errorf("%w: Bits6 %d is not in 8..128", ErrBuildOptions, o.Bits6))
+	if o.Bits6 < MinBitsIPv6 || o.Bits6 > 128 {
+		errs = append(errs, fmt.Errorf("%w: Bits6 %d is not in %d..128", ErrBuildOptions, o.Bits6, MinBitsIPv6))
 	}
 	if o.IPv6 < IPv6Geo || o.IPv6 > IPv6Off {
 		errs = append(errs, fmt.Errorf("%w: unknown %v", ErrBuildOptions, o.IPv6))
@@ -212,10 +214,10 @@ func place(city, isp *geoTable, c, i int32) Record {
 	return r
 }
 
-// readGeo checks, verifies and walks a geo database, decoding each distinct
+// readGeo checks a geo database as Open does and walks it, decoding each distinct
 // record once.
 func readGeo(path string, fits func(string) bool, role string, ipv6 bool, decode func(maxminddb.Result) (geoLoc, error)) (*geoTable, error) {
-	r, err := maxminddb.Open(path)
+	r, buf, err := readMMDB(path)
 	if err != nil {
 		return nil, fmt.Errorf("building cidrdb: reading %s: %w", path, err)
 	}
@@ -223,8 +225,8 @@ func readGeo(path string, fits func(string) bool, role string, ipv6 bool, decode
 	if t := r.Metadata.DatabaseType; !fits(t) {
 		return nil, fmt.Errorf("building cidrdb: reading %s: %w: database_type %q is not %s database", path, ErrWrongType, t, role)
 	}
-	if err := r.Verify(); err != nil {
-		return nil, fmt.Errorf("building cidrdb: verifying %s: %w", path, err)
+	if err := checkStructure(r, buf); err != nil {
+		return nil, fmt.Errorf("building cidrdb: checking %s: %w", path, err)
 	}
 	t := &geoTable{}
 	byOffset := map[uintptr]int32{}
@@ -386,22 +388,30 @@ func (c *cutter) units(start, end u128, host int, is4 bool, loc Record) {
 	}
 }
 
-// flush ends the open IPv6Geo run: one block, as many records as it takes
-// prefixes to cover it.
+// flush ends the open IPv6Geo run: one block for each /16 it touches
+// (no CIDRDB network is wider than MinBitsIPv6, and the writer would join
+// sibling networks of one block into a wider one), as many records as it
+// takes prefixes to cover each.
 func (c *cutter) flush() {
 	if !c.run.open {
 		return
 	}
 	c.run.open = false
-	c.n6 = satAdd(c.n6, 1)
-	nets := rangePrefixes(c.run.lo, c.run.hi, false)
-	c.records = satAdd(c.records, uint64(len(nets)))
-	if !c.emit {
-		return
-	}
-	c.id++
-	for _, p := range nets {
-		c.add(p, c.run.loc)
+	for lo := c.run.lo; ; {
+		hi := min128(lo.or(mask(128-MinBitsIPv6)), c.run.hi)
+		c.n6 = satAdd(c.n6, 1)
+		nets := rangePrefixes(lo, hi, false)
+		c.records = satAdd(c.records, uint64(len(nets)))
+		if c.emit {
+			c.id++
+			for _, p := range nets {
+				c.add(p, c.run.loc)
+			}
+		}
+		if hi == c.run.hi {
+			return
+		}
+		lo, _ = hi.inc()
 	}
 }
 

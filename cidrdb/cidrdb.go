@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"os"
 	"strings"
 	"time"
 
@@ -102,11 +101,11 @@ func Open(cfg Config) (*DB, error) {
 	db := &DB{}
 	var err error
 	if cfg.CityPath != "" {
-		db.city, err = openGeo("geoip.city", cfg.CityPath, isCityType, "a City")
+		db.city, err = openGeo("geoip.city", cfg.CityPath, isCityType, "a City", decodeCityRecord)
 		errs = append(errs, err)
 	}
 	if cfg.ISPPath != "" {
-		db.isp, err = openGeo("geoip.isp", cfg.ISPPath, isISPType, "an ISP or ASN")
+		db.isp, err = openGeo("geoip.isp", cfg.ISPPath, isISPType, "an ISP or ASN", decodeISPRecord)
 		errs = append(errs, err)
 	}
 	if cfg.CIDRDBPath != "" {
@@ -151,16 +150,13 @@ func isCityType(t string) bool { return strings.Contains(t, "City") }
 
 func isISPType(t string) bool { return strings.Contains(t, "ISP") || strings.Contains(t, "ASN") }
 
-// openGeo memory-maps a MaxMind database and checks that its type fits the
-// role. Its records are decoded lazily by Locate, which treats a record that
-// fails to decode as unknown. Its errors name the file by its role (name:
-// geoip.city or geoip.isp, as the config keys call them) and path.
-func openGeo(name, path string, fits func(string) bool, role string) (*maxminddb.Reader, error) {
-	buf, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("opening %s %s: %w", name, path, err)
-	}
-	r, err := maxminddb.OpenBytes(buf)
+// openGeo reads a MaxMind database into memory, checks that its type fits
+// the role, checks its structure and decodes every record into the fields
+// Locate reads, so that a file Locate could not read is refused here. Its
+// errors name the file by its role (name: geoip.city or geoip.isp, as the
+// config keys call them) and path.
+func openGeo(name, path string, fits func(string) bool, role string, decode func(maxminddb.Result) error) (*maxminddb.Reader, error) {
+	r, buf, err := readMMDB(path)
 	if err != nil {
 		return nil, fmt.Errorf("opening %s %s: %w", name, path, err)
 	}
@@ -168,22 +164,26 @@ func openGeo(name, path string, fits func(string) bool, role string) (*maxminddb
 		_ = r.Close()
 		return nil, fmt.Errorf("opening %s %s: %w: database_type %q is not %s database", name, path, ErrWrongType, t, role)
 	}
+	if err := checkStructure(r, buf); err != nil {
+		_ = r.Close()
+		return nil, fmt.Errorf("opening %s %s: %w", name, path, err)
+	}
+	if err := checkGeo(r, decode); err != nil {
+		_ = r.Close()
+		return nil, fmt.Errorf("opening %s %s: %w", name, path, err)
+	}
 	return r, nil
 }
 
-// openCIDRDB reads a CIDRDB into memory, so that the verified bytes are the
-// ones served even if the file is later rewritten in place, then verifies
-// it and builds its index.
+// openCIDRDB reads a CIDRDB into memory, so that the checked bytes are the
+// ones served even if the file is later rewritten in place, then checks it
+// and builds its index.
 func openCIDRDB(path string) (*maxminddb.Reader, *index, error) {
-	buf, err := os.ReadFile(path)
+	r, buf, err := readMMDB(path)
 	if err != nil {
 		return nil, nil, fmt.Errorf("opening cidrdb %s: %w", path, err)
 	}
-	r, err := maxminddb.OpenBytes(buf)
-	if err != nil {
-		return nil, nil, fmt.Errorf("opening cidrdb %s: %w", path, err)
-	}
-	ix, err := loadIndex(r)
+	ix, err := loadIndex(r, buf)
 	if err != nil {
 		_ = r.Close()
 		return nil, nil, fmt.Errorf("opening cidrdb %s: %w", path, err)

@@ -84,11 +84,18 @@ type netValue struct {
 // writeMMDB writes any mmdb with the given database_type: geo fixtures and
 // CIDRDBs that break the schema in ways WriteFile refuses to.
 func writeMMDB(path, dbType string, nets []netValue) error {
-	tree, err := mmdbwriter.New(mmdbwriter.Options{
+	return writeMMDBWith(path, mmdbwriter.Options{
 		DatabaseType:            dbType,
 		Description:             map[string]string{"en": "test fixture"},
 		IncludeReservedNetworks: true,
-	})
+	}, nets)
+}
+
+// writeMMDBWith writes nets with the writer's options as given: another
+// tool's layout (no description, no IPv4 aliasing, an IPv4 tree, another
+// record size).
+func writeMMDBWith(path string, opts mmdbwriter.Options, nets []netValue) error {
+	tree, err := mmdbwriter.New(opts)
 	if err != nil {
 		return err
 	}

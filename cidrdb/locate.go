@@ -52,7 +52,13 @@ func (db *DB) locateBlock(addr netip.Addr) (Location, bool) {
 	if db.cidr == nil {
 		return Location{}, false
 	}
-	res := db.cidr.Lookup(addr)
+	q := addr
+	if db.index.mapped4 && addr.Is4() {
+		// The file keeps IPv4 in ::ffff:0:0/96, not in ::/96 where
+		// maxminddb looks an IPv4 address up.
+		q = netip.AddrFrom16(addr.As16())
+	}
+	res := db.cidr.Lookup(q)
 	if !res.Found() {
 		return Location{}, false
 	}
@@ -65,6 +71,9 @@ func (db *DB) locateBlock(addr netip.Addr) (Location, bool) {
 		return Location{}, false
 	}
 	network := res.Prefix()
+	if network.Addr().Is4In6() && network.Bits() >= 96 {
+		network = netip.PrefixFrom(network.Addr().Unmap(), network.Bits()-96)
+	}
 	if !network.Contains(addr) {
 		// The leaf is an IPv6 network wider than the IPv4 subtree, which
 		// Open's family check makes unreachable for an IPv4 block; kept so

@@ -3,7 +3,6 @@ package cidrdb
 import (
 	"errors"
 	"fmt"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -94,15 +93,6 @@ func TestMaxMindWrongType(t *testing.T) {
 	}
 }
 
-// lazyCorrupt lists the corrupt files that open fine in a role because
-// maxminddb reads records lazily. GeoIP2-City-Test-Broken-Double-Format is a
-// well-formed GeoIP2-City database with malformed doubles in its location
-// data: only decoding a record finds them, and Locate then reports the
-// record's fields as unknown. Every other (file, role) fails at Open.
-func lazyCorrupt() map[string]bool {
-	return map[string]bool{"GeoIP2-City-Test-Broken-Double-Format.mmdb as city": true}
-}
-
 func corruptFiles(t *testing.T, dir string) []string {
 	t.Helper()
 	all, err := filepath.Glob(filepath.Join(dir, "*.mmdb"))
@@ -123,83 +113,140 @@ func corruptFiles(t *testing.T, dir string) []string {
 }
 
 // TestMaxMindCorrupt passes every corrupt test database as the City, the
-// ISP and the CIDRDB: Open refuses it naming the file, or, where maxminddb
-// opens it lazily, Locate survives every network in it.
+// ISP and the CIDRDB: Open refuses each one, naming the file, and never
+// panics. GeoIP2-City-Test-Broken-Double-Format used to open as the City
+// database (maxminddb decodes lazily) and then located its broken networks
+// as unknown; decoding every record at Open now refuses it.
 func TestMaxMindCorrupt(t *testing.T) {
 	t.Parallel()
 	dir := maxmindDir(t)
 	city, isp := filepath.Join(dir, "GeoIP2-City-Test.mmdb"), filepath.Join(dir, "GeoIP2-ISP-Test.mmdb")
-	lazy := lazyCorrupt()
 	for _, bad := range corruptFiles(t, dir) {
 		for role, cfg := range map[string]Config{
 			"city":   {CityPath: bad, ISPPath: isp},
 			"isp":    {CityPath: city, ISPPath: bad},
 			"cidrdb": {CityPath: city, ISPPath: isp, CIDRDBPath: bad},
 		} {
-			name := fmt.Sprintf("%s as %s", filepath.Base(bad), role)
-			t.Run(name, func(t *testing.T) {
+			t.Run(fmt.Sprintf("%s as %s", filepath.Base(bad), role), func(t *testing.T) {
 				t.Parallel()
 				db, err := Open(cfg)
-				if err != nil {
-					if lazy[name] {
-						t.Errorf("Open = %v; maxminddb used to open this lazily", err)
-					}
-					if !strings.Contains(err.Error(), bad) {
-						t.Errorf("Open = %q, want it to name %s", err, bad)
-					}
-					return
-				}
-				defer db.Close()
-				if !lazy[name] {
+				if err == nil {
+					_ = db.Close()
 					t.Fatalf("Open succeeded, want an error")
 				}
-				for _, a := range networkAddrs(t, bad) {
-					_ = db.Locate(a) // must not panic
+				if !strings.Contains(err.Error(), bad) {
+					t.Errorf("Open = %q, want it to name %s", err, bad)
 				}
 			})
 		}
 	}
 }
 
-// TestMaxMindBrokenDoubleCity pins what Locate answers from the City test
-// database with broken doubles: records whose decoding fails are unknown,
-// intact ones are read.
-func TestMaxMindBrokenDoubleCity(t *testing.T) {
+// TestCheckCorruptStructure runs the structural check alone on every
+// corrupt test database, whatever its type (most are of type "Test", which
+// Open refuses before looking inside): reading it whole, records decoded
+// into any, fails with ErrFormat and never panics.
+func TestCheckCorruptStructure(t *testing.T) {
 	t.Parallel()
-	dir := maxmindDir(t)
-	db, err := Open(Config{
-		CityPath: filepath.Join(dir, "GeoIP2-City-Test-Broken-Double-Format.mmdb"),
-		ISPPath:  filepath.Join(dir, "GeoIP2-ISP-Test.mmdb"),
-	})
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	defer db.Close()
-	if got := db.Locate(addr("81.2.69.142")); got.Country != "GB" || got.City != "London" {
-		t.Errorf("intact record: Locate = %+v, want GB London", got)
-	}
-	if got := db.Locate(addr("89.160.20.112")); got.Country != "" || got.City != "" || got.ISP != "Bredband2 AB" {
-		t.Errorf("broken record: Locate = %+v, want unknown country and city, ISP still from the ISP db", got)
+	for _, bad := range corruptFiles(t, maxmindDir(t)) {
+		t.Run(filepath.Base(bad), func(t *testing.T) {
+			t.Parallel()
+			r, buf, err := readMMDB(bad)
+			if err == nil {
+				defer r.Close()
+				if err = checkStructure(r, buf); err == nil {
+					err = checkGeo(r, func(res maxminddb.Result) error {
+						var v any
+						return res.Decode(&v)
+					})
+				}
+			}
+			if !errors.Is(err, ErrFormat) {
+				t.Errorf("checking %s = %v, want ErrFormat", filepath.Base(bad), err)
+			}
+			t.Logf("%v", err)
+		})
 	}
 }
 
-// networkAddrs lists the first and last address of every network in the
-// mmdb at path, plus the zero address of both families.
-func networkAddrs(t *testing.T, path string) []netip.Addr {
-	t.Helper()
-	r, err := maxminddb.Open(path)
-	if err != nil {
-		t.Fatalf("maxminddb.Open: %v", err)
+// TestMaxMindBrokenDoubleCity pins the message for the City test database
+// with malformed doubles: it names the file, the network whose record fails
+// to decode, and the decoder's reason.
+func TestMaxMindBrokenDoubleCity(t *testing.T) {
+	t.Parallel()
+	dir := maxmindDir(t)
+	bad := filepath.Join(dir, "GeoIP2-City-Test-Broken-Double-Format.mmdb")
+	_, err := Open(Config{CityPath: bad, ISPPath: filepath.Join(dir, "GeoIP2-ISP-Test.mmdb")})
+	if !errors.Is(err, ErrFormat) {
+		t.Fatalf("Open = %v, want ErrFormat", err)
 	}
-	defer r.Close()
-	out := []netip.Addr{netip.IPv4Unspecified(), netip.IPv6Unspecified()}
-	for res := range r.Networks() {
-		p := res.Prefix()
-		if !p.IsValid() {
-			continue
+	for _, want := range []string{bad, "network ", "Float64"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("Open = %q, want it to mention %q", err, want)
 		}
-		_, hi := rangeOf(p)
-		out = append(out, p.Addr(), hi.addr(p.Addr().Is4()))
 	}
-	return out
+}
+
+// TestMaxMindGoodReload opens every good MaxMind test database in each role
+// it fits, through a Live, and reloads it: each loads, and a reload that
+// replaces one with a corrupt file keeps the good one serving.
+func TestMaxMindGoodReload(t *testing.T) {
+	t.Parallel()
+	dir := maxmindDir(t)
+	cities := []string{"GeoIP2-City-Test.mmdb", "GeoLite2-City-Test.mmdb"}
+	isps := []string{"GeoIP2-ISP-Test.mmdb", "GeoLite2-ASN-Test.mmdb"}
+	corrupt := corruptFiles(t, dir)
+	for _, c := range cities {
+		for _, i := range isps {
+			t.Run(c+"+"+i, func(t *testing.T) {
+				t.Parallel()
+				tmp := t.TempDir()
+				cfg := Config{CityPath: filepath.Join(tmp, "city.mmdb"), ISPPath: filepath.Join(tmp, "isp.mmdb")}
+				copyFile(t, filepath.Join(dir, c), cfg.CityPath)
+				copyFile(t, filepath.Join(dir, i), cfg.ISPPath)
+				l, err := NewLive(cfg, LiveOptions{})
+				if err != nil {
+					t.Fatalf("NewLive: %v", err)
+				}
+				defer l.Close()
+				want := l.Locate(addr("89.160.20.112"))
+				if want.Country != "SE" || want.ASN != 29518 {
+					t.Fatalf("Locate = %+v, want SE and AS29518", want)
+				}
+				if err := l.Reload(); err != nil {
+					t.Fatalf("Reload of the same files: %v", err)
+				}
+				for _, target := range []string{cfg.CityPath, cfg.ISPPath} {
+					good, err := os.ReadFile(target)
+					if err != nil {
+						t.Fatal(err)
+					}
+					for _, bad := range corrupt {
+						copyFile(t, bad, target)
+						before := l.Current()
+						if err := l.Reload(); err == nil || !strings.Contains(err.Error(), target) {
+							t.Errorf("Reload with %s as %s = %v, want an error naming it", filepath.Base(bad), target, err)
+						}
+						if l.Current() != before || l.Locate(addr("89.160.20.112")) != want {
+							t.Errorf("a rejected reload (%s) changed what is served", filepath.Base(bad))
+						}
+					}
+					if err := os.WriteFile(target, good, 0o644); err != nil {
+						t.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -118,7 +118,39 @@ func normalise(recs []Record) ([]Record, error) {
 			return nil, fmt.Errorf("%w: networks %s and %s overlap", ErrSchema, out[i-1].Network, out[i].Network)
 		}
 	}
+	if err := checkJoined(out); err != nil {
+		return nil, err
+	}
 	return out, nil
+}
+
+// checkJoined checks sorted, disjoint networks as the file will hold them:
+// the writer joins two sibling networks that carry the same record into
+// their parent, again and again, and Open reads the parent. A join wider
+// than MinBitsIPv4 or MinBitsIPv6 would make a file Open refuses.
+func checkJoined(sorted []Record) error {
+	var stack []Record
+	for _, r := range sorted {
+		stack = append(stack, r)
+		for len(stack) >= 2 {
+			a, b := stack[len(stack)-2], stack[len(stack)-1]
+			bits := a.Network.Bits()
+			if bits == 0 || b.Network.Bits() != bits || a.schema() != b.schema() {
+				break
+			}
+			parent, _ := a.Network.Addr().Prefix(bits - 1)
+			if parent.Addr() != a.Network.Addr() || !parent.Contains(b.Network.Addr()) {
+				break // not siblings: a is not the left child of b's parent
+			}
+			if err := a.schema().check(parent); err != nil {
+				return fmt.Errorf("%w: networks %s and %s of block_id %d would be stored joined as %s: %w",
+					ErrSchema, a.Network, b.Network, a.BlockID, parent, err)
+			}
+			a.Network = parent
+			stack = append(stack[:len(stack)-2], a)
+		}
+	}
+	return nil
 }
 
 func (r Record) schema() schemaRecord {

@@ -111,7 +111,7 @@ func runCIDRDBBuild(args []string, stdout, stderr io.Writer) error {
 	out := fs.String("out", "", "`path` of the CIDRDB to write (atomically); required")
 	var opts cidrdb.BuildOptions
 	fs.IntVar(&opts.Bits4, "bits4", cidrdb.DefaultBitsIPv4, "prefix `length` of IPv4 units, 8..32")
-	fs.IntVar(&opts.Bits6, "bits6", cidrdb.DefaultBitsIPv6, "prefix `length` of IPv6 units or finest IPv6 blocks, 8..128")
+	fs.IntVar(&opts.Bits6, "bits6", cidrdb.DefaultBitsIPv6, "prefix `length` of IPv6 units or finest IPv6 blocks, 16..128")
 	fs.TextVar(&opts.IPv6, "ipv6", cidrdb.IPv6Geo, "IPv6 `mode`: geo, units or off")
 	fs.IntVar(&opts.MaxBlocks, "max-blocks", cidrdb.DefaultMaxBlocks, "fail rather than make more than this many `blocks`")
 	if err := parseFlags(fs, args); err != nil {
@@ -124,8 +124,8 @@ func runCIDRDBBuild(args []string, stdout, stderr io.Writer) error {
 		return usageErrorf(fs, "unexpected argument %q", fs.Arg(0))
 	case opts.Bits4 < 8 || opts.Bits4 > 32:
 		return usageErrorf(fs, "-bits4 %d is not in 8..32", opts.Bits4)
-	case opts.Bits6 < 8 || opts.Bits6 > 128:
-		return usageErrorf(fs, "-bits6 %d is not in 8..128", opts.Bits6)
+	case opts.Bits6 < cidrdb.MinBitsIPv6 || opts.Bits6 > 128:
+		return usageErrorf(fs, "-bits6 %d is not in %d..128", opts.Bits6, cidrdb.MinBitsIPv6)
 	case opts.MaxBlocks < 1:
 		return usageErrorf(fs, "-max-blocks must be positive")
 	}

@@ -250,7 +250,7 @@ func TestCIDRDBUsageErrors(t *testing.T) {
 		{[]string{"build"}, "-config and -out are required"},
 		{[]string{"build", "-config", "c.yaml", "-out", "o.mmdb", "extra"}, `unexpected argument "extra"`},
 		{[]string{"build", "-config", "c.yaml", "-out", "o.mmdb", "-bits4", "7"}, "-bits4 7 is not in 8..32"},
-		{[]string{"build", "-config", "c.yaml", "-out", "o.mmdb", "-bits6", "129"}, "-bits6 129 is not in 8..128"},
+		{[]string{"build", "-config", "c.yaml", "-out", "o.mmdb", "-bits6", "129"}, "-bits6 129 is not in 16..128"},
 		{[]string{"build", "-config", "c.yaml", "-out", "o.mmdb", "-max-blocks", "0"}, "-max-blocks must be positive"},
 		{[]string{"build", "-ipv6", "both"}, `invalid value "both" for flag -ipv6`},
 		{[]string{"inspect"}, "no FILE to inspect"},
