@@ -155,6 +155,7 @@ func TestDErrors(t *testing.T) {
 		{"query 46", "host=a.example.com&query=46", 400, CodeInvalidQuery},
 		{"upstream down", "host=fail.example.com", 503, CodeUpstreamUnavailable},
 		{"AAAA upstream down fails 4,6", "host=fail6.example.com&query=4,6", 503, CodeUpstreamUnavailable},
+		{"upstream busy", "host=busy.example.com", 503, CodeUpstreamBusy},
 		{"unknown error", "host=secret.example.com", 500, CodeInternalError},
 		{"panic", "host=panic.example.com", 500, CodeInternalError},
 		{"panic on the AAAA goroutine", "host=panic6.example.com&query=4,6", 500, CodeInternalError},

@@ -47,6 +47,9 @@ const (
 	CodeNotReady = "NotReady"
 	// CodeUpstreamUnavailable (503): every upstream failed with nothing stale to serve, or the deadline passed.
 	CodeUpstreamUnavailable = "UpstreamUnavailable"
+	// CodeUpstreamBusy (503): too many upstream queries were in flight (upstream_max_inflight) for this
+	// miss to wait for, and nothing stale was cached; retrying shortly may succeed.
+	CodeUpstreamBusy = "UpstreamBusy"
 	// CodeClientClosedRequest (499): the client went away first; counted, never seen.
 	CodeClientClosedRequest = "ClientClosedRequest"
 	// CodeInternalError (500): anything else; the message says nothing more, the log says it all.
@@ -155,6 +158,9 @@ func (a *API) classify(r *http.Request, err error) *apiError {
 		return errPayloadTooLarge(mbe.Limit)
 	case errors.Is(err, resolver.ErrInvalidName):
 		return &apiError{status: http.StatusBadRequest, code: CodeInvalidHost, msg: "invalid host name"}
+	case errors.Is(err, resolver.ErrUpstreamBusy):
+		return &apiError{status: http.StatusServiceUnavailable, code: CodeUpstreamBusy,
+			msg: "too many upstream queries in flight; retry shortly"}
 	case errors.Is(err, resolver.ErrUpstreamUnavailable):
 		return &apiError{status: http.StatusServiceUnavailable, code: CodeUpstreamUnavailable,
 			msg: "every upstream failed and no stale answer is cached"}

@@ -37,6 +37,7 @@ func TestWriteError(t *testing.T) {
 		{"max bytes", fmt.Errorf("reading: %w", &http.MaxBytesError{Limit: 1 << 20}), false, 413, CodePayloadTooLarge, "1048576"},
 		{"invalid name", fmt.Errorf("x: %w", resolver.ErrInvalidName), false, 400, CodeInvalidHost, ""},
 		{"upstream", fmt.Errorf("x: %w", resolver.ErrUpstreamUnavailable), false, 503, CodeUpstreamUnavailable, ""},
+		{"upstream busy", fmt.Errorf("x: %w", resolver.ErrUpstreamBusy), false, 503, CodeUpstreamBusy, "retry"},
 		{"deadline", fmt.Errorf("x: %w", context.DeadlineExceeded), false, 503, CodeUpstreamUnavailable, "timed out"},
 		{"client gone", context.Canceled, true, StatusClientClosedRequest, CodeClientClosedRequest, ""},
 		{"canceled, client still there", context.Canceled, false, 500, CodeInternalError, "internal error"},

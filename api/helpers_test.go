@@ -31,6 +31,7 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 //
 //	nx.*       no addresses (NXDOMAIN), TTL 30
 //	fail.*     ErrUpstreamUnavailable, both families; fail6.* AAAA only
+//	busy.*     ErrUpstreamBusy
 //	block.*    blocks until ctx is done
 //	panic.*    panics; panic6.* AAAA only
 //	secret.*   an unknown error carrying internal detail
@@ -52,6 +53,8 @@ func (f *fakeResolver) Resolve(ctx context.Context, q resolver.Query) (resolver.
 		return resolver.Answer{Name: name, Qtype: q.Qtype, TTL: 30, OriginTTL: 30, Tier: "global", Source: "hit"}, nil
 	case label == "fail" || label == "fail6" && v6:
 		return resolver.Answer{}, fmt.Errorf("resolving %s: %w", name, resolver.ErrUpstreamUnavailable)
+	case label == "busy":
+		return resolver.Answer{}, fmt.Errorf("resolving %s: %w", name, resolver.ErrUpstreamBusy)
 	case !f.tricks:
 	case label == "block":
 		<-ctx.Done()
