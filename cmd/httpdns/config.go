@@ -61,6 +61,10 @@ type Config struct {
 	// refresh, passive refresh and sibling prefetch in that priority: a client's miss always goes,
 	// background work only while enough budget is left. Default 0: unlimited.
 	UpstreamQPS float64 `yaml:"upstream_qps"`
+	// UpstreamMaxInflight caps the upstream queries running at once. Past it a client's miss waits
+	// up to 100ms for a slot, then gets 503 UpstreamBusy (or a stale answer); background refreshes
+	// are skipped. Default 1024.
+	UpstreamMaxInflight int `yaml:"upstream_max_inflight"`
 	// Refresh tunes active refresh and sibling prefetch.
 	Refresh RefreshConfig `yaml:"refresh"`
 	// TrustedProxies are the CIDRs or addresses whose X-Forwarded-For header is believed.
@@ -193,6 +197,9 @@ func defaultConfig() *Config {
 			Idle:        Duration(2 * time.Minute),
 		},
 		LogLevel: "info",
+		// 1024 keeps over a thousand misses a second going even when every upstream attempt runs
+		// into its 800ms timeout, and stays far below the file-descriptor limit (upstream package).
+		UpstreamMaxInflight: 1024,
 	}
 }
 

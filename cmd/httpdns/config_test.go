@@ -149,6 +149,7 @@ func TestParseConfigBad(t *testing.T) {
 		{"cidrdb_watch negative", "cidrdb_watch: -1s", "cidrdb_watch", "negative"},
 		{"split_log_max_bytes negative", "split_log_max_bytes: -1", "split_log_max_bytes", "negative"},
 		{"upstream_qps negative", "upstream_qps: -5", "upstream_qps", "negative"},
+		{"upstream_max_inflight zero", "upstream_max_inflight: 0", "upstream_max_inflight", "at least 1"},
 		{"prefetch_siblings too many", "refresh: {prefetch_siblings: 65}", "refresh.prefetch_siblings", "0..64"},
 		{"active_min_asks zero", "refresh: {active_min_asks: 0}", "refresh.active_min_asks", "at least 1"},
 		{"track_keys zero", "refresh: {track_keys: 0}", "refresh.track_keys", "at least 1"},

@@ -34,6 +34,9 @@ func (c *Config) validate() problems {
 	if c.UpstreamQPS < 0 {
 		p.add("upstream_qps", "must not be negative")
 	}
+	if c.UpstreamMaxInflight < 1 {
+		p.add("upstream_max_inflight", "%d: must be at least 1", c.UpstreamMaxInflight)
+	}
 	if c.Refresh.PrefetchSiblings < 0 || c.Refresh.PrefetchSiblings > 64 {
 		p.add("refresh.prefetch_siblings", "%d is not in 0..64", c.Refresh.PrefetchSiblings)
 	}

@@ -119,6 +119,7 @@ func newService(cfg *Config, logger *slog.Logger, reg prometheus.Registerer, gat
 		UpstreamTimeout:     time.Duration(cfg.Timeouts.Upstream),
 		RequestTimeout:      time.Duration(cfg.Timeouts.Request),
 		UpstreamQPS:         cfg.UpstreamQPS,
+		UpstreamMaxInflight: cfg.UpstreamMaxInflight,
 		PrefetchSiblings:    prefetchSiblings(cfg.Refresh.PrefetchSiblings),
 		ActiveMinAsks:       cfg.Refresh.ActiveMinAsks,
 		TrackKeys:           cfg.Refresh.TrackKeys,
