@@ -43,7 +43,9 @@ func (p *Pool) checkOnce(ctx context.Context) {
 // enough distinct names that a check of the known-good name should say whether the node or the names
 // are at fault. Close waits for it.
 func (p *Pool) confirm(n *node) {
-	if !n.checking.CompareAndSwap(false, true) {
+	p.closeMu.RLock()
+	defer p.closeMu.RUnlock()
+	if p.closed || !n.checking.CompareAndSwap(false, true) {
 		return
 	}
 	p.checks.Go(func() {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"github.com/miekg/dns"
@@ -34,6 +35,7 @@ const idleSockets = 8
 type udpSockets struct {
 	client *dns.Client
 	idle   map[string]chan *dns.Conn // by node address; fixed at construction
+	closed atomic.Bool               // set by close: sockets are no longer kept
 }
 
 func newUDPSockets(addrs []string) *udpSockets {
@@ -61,7 +63,7 @@ func (u *udpSockets) Exchange(ctx context.Context, m *dns.Msg, addr string) (*dn
 		conn = c
 	}
 	reply, clean, err := exchangeOn(ctx, u.client, m, conn, addr)
-	if !clean {
+	if !clean || u.closed.Load() {
 		_ = conn.Close()
 		return reply, err
 	}
@@ -75,6 +77,7 @@ func (u *udpSockets) Exchange(ctx context.Context, m *dns.Msg, addr string) (*dn
 
 // close closes the idle sockets. Exchanges running now close theirs when they end.
 func (u *udpSockets) close() {
+	u.closed.Store(true)
 	for _, ch := range u.idle {
 		for {
 			select {

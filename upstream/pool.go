@@ -29,6 +29,8 @@ type Pool struct {
 	cancel  context.CancelFunc
 	checker sync.WaitGroup // the periodic checker
 	checks  sync.WaitGroup // checks confirming timeouts
+	closeMu sync.RWMutex   // held for writing by Close, for reading while starting a check
+	closed  bool
 	closing sync.Once
 }
 
@@ -71,6 +73,9 @@ func New(cfg Config) (*Pool, error) {
 // running end on their own deadline; Exchange leaves no goroutine behind.
 func (p *Pool) Close() {
 	p.closing.Do(func() {
+		p.closeMu.Lock()
+		p.closed = true
+		p.closeMu.Unlock()
 		p.cancel()
 		p.checker.Wait()
 		p.checks.Wait()
