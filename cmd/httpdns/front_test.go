@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/httpdns/httpdns/internal/cdnsim"
 )
 
 // The hardened front of `serve`, seen from a raw TCP client: the config's timeouts and connection
@@ -144,6 +147,53 @@ func TestServeReadyz(t *testing.T) {
 	for _, base := range []string{s.public, s.admin} {
 		if code, body := get(t, base+"/readyz"); code != 200 || body["status"] != "ok" {
 			t.Errorf("%s/readyz: %d %v, want 200 ok", base, code, body)
+		}
+	}
+}
+
+// TestServeReadyzFollowsUpstreams: with its only upstream node silent, /readyz turns 503 NotReady
+// naming the upstreams (while /healthz stays 200), and 200 again once the node answers.
+func TestServeReadyzFollowsUpstreams(t *testing.T) {
+	t.Parallel()
+	w, servers := startWorld(t, 1)
+	s := startService(t, w, writeTestConfig(t, w, t.TempDir(), addrsOf(servers),
+		"timeouts: {upstream: 100ms, request: 300ms, health_check: 100ms}\n"))
+	ready := func(base string) (int, map[string]any) { return get(t, base+"/readyz") }
+	if code, body := ready(s.public); code != 200 {
+		t.Fatalf("/readyz with the node up: %d %v", code, body)
+	}
+	servers[0].SetBehavior(cdnsim.Silent)
+	// Misses for ever new names time out on the node; the pool takes that as evidence against it.
+	// Each miss lasts at most timeouts.request, so the requests themselves pace the wait.
+	deadline := time.Now().Add(30 * time.Second)
+	for i := 0; ; i++ {
+		if code, _ := ready(s.public); code == 503 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz still 200 after %d misses against a silent node", i)
+		}
+		get(t, fmt.Sprintf("%s/d?host=n%d.cdn-a.test", s.public, i))
+	}
+	for _, base := range []string{s.public, s.admin} {
+		code, body := ready(base)
+		if code != 503 || body["code"] != "NotReady" || !strings.Contains(fmt.Sprint(body["message"]), "upstreams") {
+			t.Errorf("%s/readyz: %d %v, want 503 NotReady naming the upstreams", base, code, body)
+		}
+		if code, _ := get(t, base+"/healthz"); code != 200 {
+			t.Errorf("%s/healthz: %d while not ready, want 200 (liveness)", base, code)
+		}
+	}
+	servers[0].SetBehavior(cdnsim.Normal)
+	// The pool checks a failing node every health_check (100ms); a good answer brings it back.
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for deadline = time.Now().Add(30 * time.Second); ; <-tick.C {
+		if code, _ := ready(s.public); code == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("/readyz still 503 30 s after the node answers again")
 		}
 	}
 }
