@@ -123,3 +123,67 @@ func BenchmarkOpen(b *testing.B) {
 		_ = db.Close()
 	}
 }
+
+// bench100k writes a CIDRDB of 100,000 networks: 90,000 IPv4 /24s, every
+// other pair of them one block that no CIDR covers, and 10,000 IPv6 /48s.
+func bench100k(b *testing.B) string {
+	b.Helper()
+	recs := make([]Record, 0, 100_000)
+	for i := range 90_000 {
+		n := netip.AddrFrom4([4]byte{byte(20 + i>>16), byte(i >> 8), byte(i), 0})
+		id := uint32(i + 1)
+		if i%4 == 2 { // x.x.1+4k.0 and x.x.2+4k.0 share a block
+			id--
+		}
+		recs = append(recs, Record{Network: netip.PrefixFrom(n, 24), BlockID: id,
+			Country: "CN", City: fmt.Sprintf("city-%d", id%300), ISP: fmt.Sprintf("isp-%d", id%5), ASN: id % 5})
+	}
+	for i := range 10_000 {
+		n := netip.AddrFrom16([16]byte{0x24, 0x08, byte(i >> 8), byte(i)})
+		recs = append(recs, Record{Network: netip.PrefixFrom(n, 48), BlockID: uint32(100_000 + i),
+			Country: "CN", City: fmt.Sprintf("city-%d", i%300), ISP: "isp-6", ASN: 6})
+	}
+	path := filepath.Join(b.TempDir(), "cidr100k.mmdb")
+	if err := WriteFile(path, recs); err != nil {
+		b.Fatal(err)
+	}
+	return path
+}
+
+// BenchmarkCheckCIDRDB100k measures what a load or a reload of a
+// 100,000-network CIDRDB costs: "tree" is the node-by-node tree check
+// alone, "open" all of OpenCIDRDB (read, tree check, walking every network,
+// decoding and checking every record, building the index).
+//
+//	go test ./cidrdb -run '^$' -bench 'BenchmarkCheckCIDRDB100k' -benchmem
+func BenchmarkCheckCIDRDB100k(b *testing.B) {
+	path := bench100k(b)
+	b.Run("tree", func(b *testing.B) {
+		r, buf, err := readMMDB(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer r.Close()
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := checkStructure(r, buf); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(r.Metadata.NodeCount), "nodes")
+	})
+	b.Run("open", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			db, err := OpenCIDRDB(path)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if db.Blocks() != 77_500 {
+				b.Fatalf("Blocks() = %d, want 77500", db.Blocks())
+			}
+			_ = db.Close()
+		}
+		b.ReportMetric(100_000, "networks")
+	})
+}

@@ -115,8 +115,8 @@ func writeTemp(t testing.TB, name string, b []byte) string {
 
 // otherWriter writes the CIDRDB at path with mmdbwriter's options as given
 // (a description unless opts has an empty one).
-func otherWriter(opts mmdbwriter.Options, nets ...netValue) func(t *testing.T, path string) {
-	return func(t *testing.T, path string) {
+func otherWriter(opts mmdbwriter.Options, nets ...netValue) func(t testing.TB, path string) {
+	return func(t testing.TB, path string) {
 		t.Helper()
 		opts.DatabaseType = DatabaseType
 		opts.IncludeReservedNetworks = true
@@ -131,8 +131,8 @@ func otherWriter(opts mmdbwriter.Options, nets ...netValue) func(t *testing.T, p
 
 // ours writes the two-network CIDRDB below with our own writer's options,
 // then edits its metadata.
-func ours(edit func(mmdbtype.Map)) func(t *testing.T, path string) {
-	return func(t *testing.T, path string) {
+func ours(edit func(mmdbtype.Map)) func(t testing.TB, path string) {
+	return func(t testing.TB, path string) {
 		t.Helper()
 		if err := writeMMDB(path, DatabaseType, []netValue{v4Block1, v6Block2}); err != nil {
 			t.Fatal(err)
@@ -164,7 +164,7 @@ func TestOpenOtherWriters(t *testing.T) {
 	}
 	tests := []struct {
 		name   string
-		write  func(t *testing.T, path string)
+		write  func(t testing.TB, path string)
 		v6     bool   // the file holds block 2 at 2001:db8:1::/48
 		city   string // block 1's city
 		wantV4 string // block 1's network

@@ -85,11 +85,12 @@ type DB struct {
 	index *index            // nil without a CIDRDB
 }
 
-// Open opens and validates the databases named by cfg. The City and ISP
-// databases are memory-mapped and checked by their database_type; the
-// CIDRDB is read into memory, verified and walked whole, so a corrupt or
-// off-schema file is refused here rather than at lookup time. All problems
-// are reported together, each naming its file.
+// Open opens and validates the databases named by cfg. Each is read into
+// memory, its database_type checked against its role, its structure
+// checked and every network walked with its record decoded (the CIDRDB's
+// against the schema), so a corrupt or off-schema file is refused here
+// rather than at lookup time; optional metadata such as the description is
+// not required. All problems are reported together, each naming its file.
 func Open(cfg Config) (*DB, error) {
 	var errs []error
 	if cfg.CityPath == "" {

@@ -38,21 +38,27 @@
 //
 // # Safety
 //
-// [Open] validates everything before a DB exists: database types fit their
-// roles, and the CIDRDB, read whole into memory, is verified and walked
-// record by record against the schema below. A bad CIDRDB is refused with
-// an error naming the file, so a reload can keep the DB it had. MaxMind
-// databases are memory-mapped and decoded lazily: a record that fails to
-// decode reads as unknown, and Locate never panics.
+// [Open] validates everything before a DB exists. Every database is read
+// whole into memory; its type must fit its role; its structure is checked
+// (format, and a search tree read node by node: pointers in range, no path
+// longer than an address, a tree of node_count nodes, so walking it is
+// bounded); every network is walked and every record decoded, the geo
+// databases' into the fields Locate reads, the CIDRDB's against the schema
+// below. Optional metadata (description, languages, build_epoch) is not
+// required: maxminddb's Verify, which requires a description, is not used.
+// A bad file is refused with an error naming the file, the network and the
+// field ([ErrWrongType], [ErrFormat], [ErrSchema], [ErrEmpty]), so a reload
+// can keep the DB it had, and Locate never meets a record it cannot read.
 //
 // # CIDRDB schema
 //
 // A CIDRDB is a MaxMind DB file (https://maxmind.github.io/MaxMind-DB/)
 // that any mmdb writer can produce. Its metadata has database_type
-// "HTTPDNS-CIDRDB" and a non-empty description; its tree should be IPv6
-// (ip_version 6, IPv4 networks in ::/96 as usual: an IPv4-only tree
-// serves IPv4 clients only). It holds at least
-// one network, and each network's record is a map with these keys:
+// "HTTPDNS-CIDRDB"; its tree should be IPv6 (ip_version 6, IPv4 networks in
+// ::/96 as usual, or in ::ffff:0:0/96 by writers that do not alias it: an
+// IPv4-only tree serves IPv4 clients only). It holds at least one network,
+// none wider than /8 (IPv4, [MinBitsIPv4]) or /16 (IPv6, [MinBitsIPv6]),
+// and each network's record is a map with these keys:
 //
 //	key       type    meaning
 //	block_id  uint32  the block; non-zero; several networks may share one
@@ -61,8 +67,12 @@
 //	isp       string  ISP name, "" when unknown
 //	asn       uint32  autonomous system number, 0 when unknown
 //
-// All networks of one block_id are of one address family and carry the
-// same country, city, isp and asn. Keys beyond these are ignored. [WriteFile] writes such a file atomically
-// and [ReadFile] reads one back; Open rejects a file that breaks these
-// rules with [ErrWrongType], [ErrSchema] or [ErrEmpty].
+// block_id is required; a missing optional key reads as unknown. A uint32
+// may be stored as any unsigned integer (or non-negative int32) whose value
+// fits; strings are UTF-8, a country two capital letters. All networks
+// of one block_id are of one address family and carry the same country,
+// city, isp and asn. Keys beyond these, of any type, are ignored.
+// [WriteFile] writes such a file atomically and [ReadFile] reads one back;
+// Open rejects a file that breaks these rules with [ErrWrongType],
+// [ErrFormat], [ErrSchema] or [ErrEmpty].
 package cidrdb

@@ -15,7 +15,7 @@ import (
 
 // Live is a DB that can be replaced while it serves: Locate and Siblings read the current snapshot
 // through an atomic pointer, without a lock; Reload opens the files again, validates them whole
-// (types, schema, a non-empty CIDRDB) and swaps the new DB in only if all is well, so a bad file
+// (types, structure, every record, a non-empty CIDRDB: see Open) and swaps the new DB in only if all is well, so a bad file
 // leaves the old one serving. Every database is read into memory (nothing is memory-mapped), so
 // a replaced DB is simply dropped: lookups still running on it finish safely and the garbage
 // collector frees it after them.
