@@ -1,7 +1,9 @@
 package resolver
 
 import (
+	"context"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -193,5 +195,62 @@ func TestSpecialClientsSendNoECSAndShareNoLocation(t *testing.T) {
 	}
 	if q := f.queries.Load(); q != 1 {
 		t.Errorf("%d upstream queries for clients without a location, want 1 (they share one key)", q)
+	}
+}
+
+func TestAutoGlobalEndingMidFlightKeepsTheLeadersAnswer(t *testing.T) {
+	t.Parallel()
+	f := &scriptedDNS{delay: 100 * time.Millisecond}
+	f.set(global9)
+	r, c, clk := newScripted(t, f, Rule{Tier: cache.TierSubnet})
+	for _, cl := range []string{"1.2.0.1", "1.7.1.1", "1.7.2.1", "1.8.1.1"} {
+		ask(t, r, c, cl)
+	}
+	if !r.autoGlobal.global("x.test", TypeA) {
+		t.Fatal("not global after scope 0 for 4 blocks in 3 places")
+	}
+	// The name-wide entry is long gone; the CDN now scopes. Two clients of different blocks and
+	// places miss together: both join the one name-wide flight, which comes back scoped to the
+	// first one's /24 and is stored under its key.
+	f.set(perSubnet(24))
+	clk.Advance(2 * time.Hour)
+	res := make([]Answer, 2)
+	var wg sync.WaitGroup
+	for i, cl := range []string{"1.20.1.1", "1.21.1.1"} {
+		wg.Go(func() {
+			if i == 1 {
+				time.Sleep(20 * time.Millisecond) // join the first client's flight
+			}
+			res[i], _ = r.Resolve(context.Background(), Query{Name: "x.test", Qtype: TypeA, Client: netip.MustParseAddr(cl)})
+		})
+	}
+	wg.Wait()
+	for i, want := range []string{"10.0.20.1", "10.0.21.1"} {
+		if len(res[i].IPs) != 1 || res[i].IPs[0] != netip.MustParseAddr(want) {
+			t.Errorf("client %d got %+v, want its own %s", i, res[i], want)
+		}
+	}
+}
+
+func TestScopedNODATAIsNoEvidenceForAutoGlobal(t *testing.T) {
+	t.Parallel()
+	f := &scriptedDNS{}
+	// A CDN with edges (of this type) in one region only: the others get NODATA, scoped to their /24.
+	f.set(func(src netip.Prefix) (netip.Addr, uint8, int) {
+		b := src.Addr().As4()
+		if b[1] == 9 {
+			return netip.MustParseAddr("10.0.9.1"), 24, dns.RcodeSuccess
+		}
+		return netip.Addr{}, 24, dns.RcodeSuccess
+	})
+	r, c, _ := newScripted(t, f, Rule{Tier: cache.TierSubnet})
+	for _, cl := range []string{"1.5.1.1", "1.6.1.1", "1.7.1.1", "1.8.1.1"} {
+		ask(t, r, c, cl)
+	}
+	if r.autoGlobal.global("x.test", TypeA) {
+		t.Error("global after NODATA scoped to each asker's /24")
+	}
+	if a, err := ask(t, r, c, "1.9.1.1"); err != nil || len(a.IPs) != 1 || a.IPs[0] != netip.MustParseAddr("10.0.9.1") {
+		t.Errorf("client of the region with edges: %+v %v, want its own 10.0.9.1", a, err)
 	}
 }

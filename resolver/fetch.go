@@ -21,12 +21,22 @@ type fetched struct {
 // (singleflight). The leader runs detached from the client's context with its own deadline, so a
 // client that gives up does not fail the others; each waiter still returns as soon as its own
 // context ends. The leader's answer may hold only for the leader's part of the block: a waiter
-// outside it then asks once more, for its own part.
+// outside it then asks once more, for its own part. And a flight for an auto-global name may come
+// back scoped (the name stopped being global meanwhile): the answer is then stored under the
+// leader's own key (route.go), and a waiter of another key asks once more, for its own.
 func (r *Resolver) fetch(ctx context.Context, req *request, rt routed) (fetched, error) {
 	for {
 		f, err := r.fetchOnce(ctx, req, rt.fill, rt.part)
-		if err != nil || rt.part || !f.valid.IsValid() || f.valid.Contains(req.client) {
+		if err != nil || rt.part || f.key.Tier == cache.TierGlobal {
 			return f, err
+		}
+		if f.valid.IsValid() && f.valid.Contains(req.client) ||
+			!f.valid.IsValid() && (f.key == rt.fill || f.key == req.tierKey()) {
+			return f, nil
+		}
+		if rt.fill.Tier == cache.TierGlobal {
+			rt.fill = req.tierKey()
+			continue
 		}
 		rt.part = true
 	}
