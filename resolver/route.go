@@ -141,10 +141,15 @@ func (r *Resolver) place(req *request, fill cache.Key, part bool, p parsed, e *c
 	case p.negative || p.scope == 0:
 		// Rule: NODATA or scope 0 holds for this client's key only — a GeoDNS without a mapping for
 		// the client's region answers so while it scopes answers elsewhere. Only evidence from several
-		// blocks in several places makes the name global for everyone (autoglobal.go).
-		switch {
-		case r.autoGlobal.unscoped(req):
+		// blocks in several places makes the name global for everyone (autoglobal.go), and only scope
+		// 0 is evidence: a NODATA the CDN scoped says the name differs by client, like any scoped
+		// answer, and ends the name's being global.
+		if p.scope > 0 {
+			r.autoGlobal.scoped(req.name, req.qtype)
+		} else if r.autoGlobal.unscoped(req) {
 			return req.globalKey(), netip.Prefix{}
+		}
+		switch {
 		case part:
 			// Asked for one part of a block whose answer holds for other parts: it holds for
 			// this client's /24 (/56), like an answer scoped to it.
