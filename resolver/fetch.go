@@ -46,8 +46,16 @@ func (r *Resolver) fetch(ctx context.Context, req *request, rt routed) (fetched,
 func (r *Resolver) fetchOnce(ctx context.Context, req *request, key cache.Key, part bool) (fetched, error) {
 	leader := *req // the leader may outlive this call; copying keeps req itself off the heap on hits
 	ch := r.group.DoChan(req.flight(key, part), func() (any, error) {
+		// The leader is background work too: Close ends it and waits for it, so nothing it does
+		// (store, split signal, prefetch) happens after Close returns.
+		if !r.begin() {
+			return fetched{}, ErrUpstreamUnavailable
+		}
+		defer r.wg.Done()
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.RequestTimeout)
 		defer cancel()
+		stop := context.AfterFunc(r.ctx, cancel)
+		defer stop()
 		r.budget.allow(KindMiss) // a client's miss always goes; it only holds background work back
 		return r.exchangeAndStore(fctx, &leader, key, part, KindMiss)
 	})
@@ -60,6 +68,17 @@ func (r *Resolver) fetchOnce(ctx context.Context, req *request, key cache.Key, p
 	case <-ctx.Done():
 		return fetched{}, ctx.Err()
 	}
+}
+
+// begin counts one piece of background work in r.wg, unless Close has begun.
+func (r *Resolver) begin() bool {
+	r.closeMu.RLock()
+	defer r.closeMu.RUnlock()
+	if r.closed {
+		return false
+	}
+	r.wg.Add(1)
+	return true
 }
 
 // refreshAsync refetches key in the background, at most once at a time per key and within the

@@ -176,7 +176,7 @@ type Resolver struct {
 	sem        chan struct{} // bounds background refreshes
 	ctx        context.Context
 	cancel     context.CancelFunc
-	wg         sync.WaitGroup // background refreshes
+	wg         sync.WaitGroup // background refreshes and the leaders of misses
 	loops      sync.WaitGroup // the refresher
 }
 
@@ -214,7 +214,8 @@ func New(cfg Config) (*Resolver, error) {
 	return r, nil
 }
 
-// Close cancels background refreshes and waits for them to end.
+// Close cancels background refreshes and the upstream queries of misses, and waits for them to
+// end; a miss after Close fails with ErrUpstreamUnavailable.
 func (r *Resolver) Close() error {
 	r.closeMu.Lock()
 	r.closed = true
