@@ -18,7 +18,7 @@ import (
 	"github.com/httpdns/httpdns/resolver"
 )
 
-// The cache-hit /d must keep at least half of a bare handler's throughput (DESIGN.md §7). Compare the
+// The cache-hit /d must keep at least half of a bare handler's throughput (docs/design.md §11). Compare the
 // two in one run:
 //
 //	go test ./api -run '^$' -bench 'BenchmarkD|BenchmarkBareHandler' -benchmem

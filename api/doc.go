@@ -115,7 +115,7 @@
 //
 // The cache-hit /d is the service's hot path. It parses the query string once without building a map,
 // appends its JSON by hand into pooled buffers, keeps its metric children resolved, and starts a
-// goroutine only for query=4,6. DESIGN.md asks for at least half a bare net/http handler's req/s;
+// goroutine only for query=4,6. docs/design.md §11 asks for at least half a bare net/http handler's req/s;
 // compare the two in one run, whole servers on loopback and handlers alone:
 //
 //	go test ./api -run '^$' -bench 'Server$' -benchmem

@@ -1,5 +1,5 @@
 // Package cache is httpdns's answer cache: one byte-bounded ristretto cache
-// holding the three tiers of DESIGN.md §1 and §3. It knows keys, TTLs and
+// holding the three tiers of docs/design.md §4. It knows keys, TTLs and
 // byte costs; it knows nothing of DNS messages and imports no other httpdns
 // package.
 //

@@ -10,7 +10,7 @@ import (
 )
 
 // Tier is the granularity at which an answer is shared between clients. The
-// resolver picks one per domain from the whitelist (DESIGN.md §1, "three cache
+// resolver picks one per domain from the whitelist (docs/design.md §4.1, "three cache
 // tiers"); the cache only uses it to keep the tiers' keys apart and to count
 // them.
 type Tier uint8

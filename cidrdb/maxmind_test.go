@@ -11,7 +11,7 @@ import (
 	"github.com/oschwald/maxminddb-golang/v2"
 )
 
-// maxmindDir holds MaxMind's own test databases (DESIGN.md §8), shared
+// maxmindDir holds MaxMind's own test databases (docs/design.md §12), shared
 // beside the repository; tests that need it skip when it is absent.
 func maxmindDir(t *testing.T) string {
 	t.Helper()

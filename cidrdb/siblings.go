@@ -18,7 +18,7 @@ const (
 
 // Siblings returns up to k blocks related to loc, nearest by address first
 // and never loc.Block itself: the blocks the resolver refreshes together
-// with loc's (sibling prefetch, DESIGN.md §1 step 5).
+// with loc's (sibling prefetch, docs/design.md §7.3).
 //
 // Inside the CIDRDB they are the CIDRDB blocks of the same address family
 // with loc's country, city and ISP; the distance between two blocks is the

@@ -6,7 +6,7 @@ import (
 	"sync"
 )
 
-// Auto-global (docs/design.md §5): a name whose answers carry ECS scope 0 everywhere is the same for
+// Auto-global (docs/design.md §5.4): a name whose answers carry ECS scope 0 everywhere is the same for
 // every client and is best cached once, name-wide. But scope 0 (or NODATA) is also what a GeoDNS
 // answers for a region it has no mapping for, while it scopes its answers elsewhere: taking one
 // client's scope-0 answer for everyone would let one `ip=` decide everybody's answer. So a name

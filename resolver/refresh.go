@@ -54,7 +54,7 @@ func (r *Resolver) runRefresher(ctx context.Context, interval time.Duration) {
 
 // Sweep drops keys that went cold and refreshes the hot keys of active rules that reached their
 // refresh point (80–90% of the TTL, jittered per key so refreshes don't synchronise), so their
-// next request hits. It is the active refresh of docs/design.md §7. A key is hot enough to refresh when
+// next request hits. It is the active refresh of docs/design.md §7.2. A key is hot enough to refresh when
 // clients asked for it at least ActiveMinAsks times since it was last fetched: a key asked more
 // than once a TTL costs one upstream query a TTL anyway, and refreshing it ahead only turns its
 // miss into a hit; a key asked less often would cost more refreshed than missed.
@@ -88,7 +88,7 @@ func (r *Resolver) Sweep() {
 // prefetchSiblings refreshes up to PrefetchSiblings blocks next to req's (same country, city and
 // ISP, nearest by address) whose answer is missing or past its refresh point (80–90% of its TTL) and
 // that clients asked for at least ActiveMinAsks times since it was fetched, each at most once per
-// TTL (docs/design.md §7), so their next request hits. The demand bar is active refresh's: a sibling
+// TTL (docs/design.md §7.3), so their next request hits. The demand bar is active refresh's: a sibling
 // asked less often would cost more prefetched than missed, and one refreshed earlier in its TTL
 // would only be refreshed more often.
 func (r *Resolver) prefetchSiblings(req *request, e cache.Entry) {

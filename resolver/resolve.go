@@ -10,7 +10,7 @@ import (
 	"github.com/miekg/dns"
 )
 
-// refreshShare is the last part of a TTL in which a hit also refreshes in the background (DESIGN.md §3.5).
+// refreshShare is the last part of a TTL in which a hit also refreshes in the background (docs/design.md §7.1).
 const refreshShare = 10
 
 // Resolve answers q. It reads top to bottom as the pipeline of docs/design.md §3:
@@ -69,7 +69,7 @@ func (r *Resolver) Resolve(ctx context.Context, q Query) (Answer, error) {
 
 // classify looks up the name's policy and locates the client. Locating only when the key needs it:
 // a global name serves every client the same. A client whose address must not be sent upstream as
-// ECS (docs/design.md §6) is answered as a client without a location.
+// ECS (docs/design.md §6.1) is answered as a client without a location.
 func (r *Resolver) classify(name string, qtype uint16, client netip.Addr) request {
 	client = client.Unmap()
 	req := request{name: name, qtype: qtype, client: client, rule: r.cfg.Policy.Lookup(name), names: r.names}

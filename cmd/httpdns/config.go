@@ -15,7 +15,7 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// Config is the YAML file of `httpdns serve` (DESIGN.md §4). Only Listen, Upstreams, GeoIP.City
+// Config is the YAML file of `httpdns serve` (docs/design.md §10). Only Listen, Upstreams, GeoIP.City
 // and GeoIP.ISP must be given; ParseConfig fills every other field with its default, resolves
 // file paths against the config file's directory, and validates the whole.
 type Config struct {
