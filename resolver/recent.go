@@ -17,9 +17,11 @@ import (
 // It is bounded: at most max keys, and keys not asked for a few TTLs are dropped. When it is full a
 // new key evicts the coldest of a sample of tracked keys (the approximate LRU Redis uses), so a
 // new hot key is never refused. It is sharded by key hash: the hit path locks one shard, never the
-// whole table.
+// whole table (a bound below recentShards uses that many shards of one key each, so no shard is
+// left without room).
 type recent struct {
 	shards [recentShards]recentShard
+	n      uint64 // shards in use
 	size   atomic.Int64
 	evicts atomic.Int64
 }
@@ -48,11 +50,17 @@ type recentKey struct {
 }
 
 func newRecent(max int) *recent {
-	t := &recent{}
-	per := max / recentShards
-	for i := range t.shards {
+	t := &recent{n: recentShards}
+	if max < recentShards {
+		t.n = 1
+		if max > 1 {
+			t.n = uint64(max)
+		}
+	}
+	per := max / int(t.n)
+	for i := range t.n {
 		extra := 0
-		if i < max%recentShards {
+		if int(i) < max%int(t.n) {
 			extra = 1
 		}
 		t.shards[i] = recentShard{max: per + extra, items: make(map[cache.Key]*recentKey)}
@@ -61,7 +69,7 @@ func newRecent(max int) *recent {
 }
 
 func (t *recent) shard(key cache.Key) *recentShard {
-	return &t.shards[key.Hash()%recentShards]
+	return &t.shards[key.Hash()%t.n]
 }
 
 // touch records that a client asked for key, answered from the cache or not.

@@ -61,3 +61,21 @@ func TestRecentDropKeepsSize(t *testing.T) {
 		t.Fatalf("len %d after drop, want 0", tr.len())
 	}
 }
+
+func TestRecentSmallBoundRefusesNoKey(t *testing.T) {
+	t.Parallel()
+	const max = 10 // fewer than the shards: track_keys may be set as low as 1
+	tr := newRecent(max)
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	req := &request{name: "x.test", qtype: TypeA}
+	for i := range 4 * recentShards {
+		k := cache.Key{Name: "n" + strconv.Itoa(i) + ".test", Qtype: TypeA, Tier: cache.TierSubnet, Scope: "1.2.3.0/24"}
+		tr.touch(k, req, start.Add(time.Duration(i)*time.Second), false)
+		if _, ok := tr.get(k); !ok {
+			t.Fatalf("key %d refused by a tracker of %d keys", i, max)
+		}
+		if n := tr.len(); n > max {
+			t.Fatalf("tracker holds %d keys, bound %d", n, max)
+		}
+	}
+}
