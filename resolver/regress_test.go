@@ -309,3 +309,24 @@ func TestRegressAnswerForASplitSlash24StaysOutOfTheBlock(t *testing.T) {
 		t.Errorf("a borrowed answer was refreshed for the sub-/24 client: %d queries, want %d", q, before)
 	}
 }
+
+func TestRegressEchoForAnotherPartKeepsConfirmedParts(t *testing.T) {
+	t.Parallel()
+	f := &scriptedDNS{}
+	// The CDN scopes 1.2.0.0/22 of the /20 block to 10.0.0.1 and answers the rest with 10.0.0.2,
+	// echoing the source prefix as its scope.
+	f.set(func(src netip.Prefix) (netip.Addr, uint8, int) {
+		if netip.MustParsePrefix("1.2.0.0/22").Contains(src.Addr()) {
+			return netip.MustParseAddr("10.0.0.1"), 22, 0
+		}
+		return netip.MustParseAddr("10.0.0.2"), 24, 0
+	})
+	r, c, _ := newScripted(t, f, Rule{Tier: cache.TierSubnet})
+	ask(t, r, c, "1.2.0.5")
+	if a, _ := ask(t, r, c, "1.2.8.5"); len(a.IPs) != 1 || a.IPs[0] != netip.MustParseAddr("10.0.0.2") {
+		t.Errorf("client of another part: %+v, want 10.0.0.2", a)
+	}
+	if a, _ := ask(t, r, c, "1.2.0.6"); len(a.IPs) != 1 || a.IPs[0] != netip.MustParseAddr("10.0.0.1") {
+		t.Errorf("client of the confirmed part 1.2.0.0/22: %+v, want its own 10.0.0.1", a)
+	}
+}

@@ -174,7 +174,12 @@ func (r *Resolver) place(req *request, fill cache.Key, part bool, p parsed, e *c
 		block = source // keyed by the /24 (blockScope)
 	}
 	if p.scope == source {
-		// Rule: many CDNs echo the source prefix: no information, keep the learnt block.
+		// Rule: many CDNs echo the source prefix: no information, keep the learnt block. But
+		// asked for one part of a block whose answer holds for other parts, it holds for this
+		// client's /24 (/56) only, like an unscoped answer: it must not replace theirs.
+		if part {
+			return r.placePart(req, source, e)
+		}
 		return fill, netip.Prefix{}
 	}
 	if p.scope > block {
