@@ -72,8 +72,9 @@ func (t *recent) shard(key cache.Key) *recentShard {
 	return &t.shards[key.Hash()%t.n]
 }
 
-// touch records that a client asked for key, answered from the cache or not.
-func (t *recent) touch(key cache.Key, req *request, now time.Time, cached bool) {
+// touch records that a client asked for key, answered from the cache or not; keep says req
+// becomes the key's client (a new key keeps it anyway).
+func (t *recent) touch(key cache.Key, req *request, now time.Time, cached, keep bool) {
 	s := t.shard(key)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -83,7 +84,9 @@ func (t *recent) touch(key cache.Key, req *request, now time.Time, cached bool) 
 		if cached {
 			it.used++
 		}
-		it.req = *req
+		if keep {
+			it.req = *req
+		}
 		return
 	}
 	if s.max <= 0 {

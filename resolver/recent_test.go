@@ -19,7 +19,7 @@ func TestRecentEvictsColdestWhenFull(t *testing.T) {
 	req := &request{name: "x.test", qtype: TypeA}
 	// Fill the tracker far past its bound; every key newer than the last.
 	for i := range max * 4 {
-		tr.touch(key(i), req, start.Add(time.Duration(i)*time.Second), false)
+		tr.touch(key(i), req, start.Add(time.Duration(i)*time.Second), false, true)
 		if _, ok := tr.get(key(i)); !ok {
 			t.Fatalf("key %d refused by a full tracker", i)
 		}
@@ -51,8 +51,8 @@ func TestRecentDropKeepsSize(t *testing.T) {
 	tr := newRecent(1000)
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	k := cache.Key{Name: "a.test", Qtype: TypeA, Tier: cache.TierSubnet, Scope: "1.2.3.0/24"}
-	tr.touch(k, &request{}, now, false)
-	tr.touch(k, &request{}, now, true)
+	tr.touch(k, &request{}, now, false, true)
+	tr.touch(k, &request{}, now, true, true)
 	if tr.len() != 1 {
 		t.Fatalf("len %d, want 1", tr.len())
 	}
@@ -70,7 +70,7 @@ func TestRecentSmallBoundRefusesNoKey(t *testing.T) {
 	req := &request{name: "x.test", qtype: TypeA}
 	for i := range 4 * recentShards {
 		k := cache.Key{Name: "n" + strconv.Itoa(i) + ".test", Qtype: TypeA, Tier: cache.TierSubnet, Scope: "1.2.3.0/24"}
-		tr.touch(k, req, start.Add(time.Duration(i)*time.Second), false)
+		tr.touch(k, req, start.Add(time.Duration(i)*time.Second), false, true)
 		if _, ok := tr.get(k); !ok {
 			t.Fatalf("key %d refused by a tracker of %d keys", i, max)
 		}

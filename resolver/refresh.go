@@ -17,12 +17,14 @@ const minColdAfter = time.Minute
 
 // track records a client's request for sibling prefetch (subnet tier) and active refresh (active
 // rules). Other requests are not tracked, nor is a borrowed block answer: the block's own clients
-// refresh it.
+// refresh it. A client of a part the block's answer is not confirmed for counts as demand but is
+// not kept as the key's client: a refresh asks with the kept client's ECS and stores the reply as
+// the block's answer, which must be the answer of a part it holds for.
 func (r *Resolver) track(req *request, rt routed) {
 	if rt.borrowed || (req.rule.Refresh != RefreshActive && rt.key.Tier != cache.TierSubnet) {
 		return
 	}
-	r.recent.touch(rt.key, req, r.cfg.Now(), rt.res != cache.Miss)
+	r.recent.touch(rt.key, req, r.cfg.Now(), rt.res != cache.Miss, !rt.part)
 }
 
 // noteFetched records a fetch of key for the refresh engine, and counts the fetch before it as
@@ -78,7 +80,7 @@ func (r *Resolver) Sweep() {
 			continue
 		}
 		if !ok || pastRefreshPoint(e, it.refreshAt, now) {
-			if tk, tracked := r.recent.get(it.key); tracked {
+			if tk, tracked := r.recent.get(it.key); tracked && (!ok || covers(e.Parts, tk.req.client)) {
 				r.refreshAsync(&tk.req, it.key, KindActive)
 			}
 		}
@@ -104,7 +106,7 @@ func (r *Resolver) prefetchSiblings(req *request, e cache.Entry) {
 			continue // not in demand since its last fetch
 		}
 		cur, cached := r.cache.Peek(key)
-		if cached && (cur.Split || !pastRefreshPoint(cur, it.refreshAt, now)) {
+		if cached && (cur.Split || !covers(cur.Parts, it.req.client) || !pastRefreshPoint(cur, it.refreshAt, now)) {
 			continue
 		}
 		if !r.recent.markPrefetched(key, now, time.Duration(e.TTL)*time.Second) {

@@ -330,3 +330,36 @@ func TestRegressEchoForAnotherPartKeepsConfirmedParts(t *testing.T) {
 		t.Errorf("client of the confirmed part 1.2.0.0/22: %+v, want its own 10.0.0.1", a)
 	}
 }
+
+func TestRegressActiveRefreshAsksForAConfirmedPart(t *testing.T) {
+	t.Parallel()
+	f := &scriptedDNS{}
+	p1 := netip.MustParsePrefix("1.2.0.0/22")
+	f.set(func(src netip.Prefix) (netip.Addr, uint8, int) {
+		if p1.Contains(src.Addr()) {
+			return netip.MustParseAddr("10.0.0.1"), 22, 0
+		}
+		return netip.Addr{}, 0, dns.RcodeServerFailure // another part's fetch fails
+	})
+	r, c, clk := newScripted(t, f, Rule{Tier: cache.TierSubnet, Refresh: RefreshActive})
+	for range 3 {
+		ask(t, r, c, "1.2.0.5") // the block's answer, confirmed for 1.2.0.0/22, in demand
+	}
+	if _, err := ask(t, r, c, "1.2.8.5"); err == nil {
+		t.Fatal("another part's fetch did not fail")
+	}
+	// The CDN now answers other parts by echoing the source prefix.
+	f.set(func(src netip.Prefix) (netip.Addr, uint8, int) {
+		if p1.Contains(src.Addr()) {
+			return netip.MustParseAddr("10.0.0.1"), 22, 0
+		}
+		return netip.MustParseAddr("10.0.0.2"), 24, 0
+	})
+	clk.Advance(55 * time.Second) // past every key's refresh point
+	r.Sweep()
+	r.wg.Wait()
+	c.Wait()
+	if a, _ := ask(t, r, c, "1.2.0.6"); len(a.IPs) != 1 || a.IPs[0] != netip.MustParseAddr("10.0.0.1") {
+		t.Errorf("client of the confirmed part after an active refresh: %+v, want its own 10.0.0.1", a)
+	}
+}
