@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"slices"
 	"time"
 
@@ -55,6 +56,15 @@ type ProbeConfig struct {
 	// AbortAfter is how many probes in a row may fail (after their retries)
 	// before the run stops with ErrNoUpstream. Default 50.
 	AbortAfter int
+	// MaxQueries is a hard budget of DNS queries for the run, retries
+	// included: once spent, nothing more is sent, the probes in flight end,
+	// and the run returns what it has (Stats.BudgetSpent), without error.
+	// 0 means no budget; negative is invalid.
+	MaxQueries int
+	// Sample are more subnets to probe after every other one (e.g. the
+	// sample /56s of wide IPv6 networks, UnitsFor), so a budget spends
+	// itself on them last.
+	Sample []netip.Prefix
 	// Round identifies the run in the observations it writes. Default: the
 	// start time in RFC 3339.
 	Round string
@@ -86,8 +96,8 @@ func (cfg ProbeConfig) withDefaults() (ProbeConfig, error) {
 	}
 	domains, err := canonicalDomains(cfg.Domains)
 	errs = append(errs, err)
-	if cfg.Concurrency < 0 || cfg.Timeout < 0 || cfg.AbortAfter < 0 {
-		errs = append(errs, fmt.Errorf("%w: negative concurrency, timeout or abort-after", ErrConfig))
+	if cfg.Concurrency < 0 || cfg.Timeout < 0 || cfg.AbortAfter < 0 || cfg.MaxQueries < 0 {
+		errs = append(errs, fmt.Errorf("%w: negative concurrency, timeout, abort-after or max-queries", ErrConfig))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return cfg, err

@@ -34,7 +34,10 @@ func gatherEvidence(obs []Observation, qs questions, units []netip.Prefix) *evid
 	for i := range obs {
 		o := &obs[i]
 		q, ok := qs.index(o.Domain, o.Qtype)
-		if !ok {
+		if !ok || (o.Subnet.Addr().Is6() && o.Subnet.Bits() < unitBits6) {
+			// An IPv6 source wider than the resolver's /56 proves nothing
+			// about the /56s inside it: a CDN that echoes the source (scope ==
+			// source) answers it for one address of its own choosing.
 			continue
 		}
 		eff := effective(o, us.capFor(o.Subnet))

@@ -2,6 +2,7 @@ package prober
 
 import (
 	"errors"
+	"net/netip"
 	"slices"
 
 	"github.com/httpdns/httpdns/cidrdb"
@@ -30,6 +31,11 @@ type LearnInput struct {
 	// Contiguous keeps every block one run of adjacent addresses: runs
 	// apart in address space that answer alike stay separate blocks.
 	Contiguous bool
+	// Planned are /56s of IPv6 networks wider than /52 that were probed
+	// (demand and sample, UnitsFor) besides those the observations name:
+	// units of their own even when every answer came from a neighbour's
+	// wide ECS scope.
+	Planned []netip.Prefix
 }
 
 // Result is a learnt library.
@@ -49,7 +55,7 @@ func Learn(in LearnInput) (Result, error) {
 		return Result{}, err
 	}
 	qs := questions{names: names, qtypes: defaultQtypes(in.Qtypes)}
-	units, old, err := buildUnits(in.Blocks, in.Locator)
+	units, old, err := buildUnits(in.Blocks, in.Locator, seen56(in.Observations, in.Planned))
 	if err != nil {
 		return Result{}, err
 	}
@@ -62,6 +68,8 @@ func Learn(in LearnInput) (Result, error) {
 		cells: cells, units: units, vec: current, nq: nq,
 		before: oldPartition(cells, units), after: final, blocks: blocks,
 	})
+	rep.BlocksBefore = len(old) // a wide IPv6 block nobody asked inside has no cells but was there
+	rep.countFamilies(old, blocks, units)
 	rep.Observations = len(in.Observations)
 	rep.ObservationsUsed = len(ev.facts)
 	rep.Rounds = rounds
@@ -107,4 +115,23 @@ func decide(in LearnInput, cells []cell, units []unit, ev *evidence, nq int) (pa
 func sortRecords(recs []cidrdb.Record) []cidrdb.Record {
 	slices.SortFunc(recs, func(a, b cidrdb.Record) int { return comparePrefix(a.Network, b.Network) })
 	return recs
+}
+
+// seen56 returns the IPv6 /56s that observations asked about (from a /56
+// or finer source) and the planned ones, sorted: the only units of IPv6
+// networks too wide to enumerate.
+func seen56(obs []Observation, planned []netip.Prefix) []netip.Prefix {
+	var out []netip.Prefix
+	for i := range obs {
+		if s := normalPrefix(obs[i].Subnet); s.Addr().Is6() && s.Bits() >= unitBits6 {
+			out = append(out, ancestor(s, unitBits6))
+		}
+	}
+	for _, p := range planned {
+		if p = normalPrefix(p); p.Addr().Is6() && p.Bits() >= unitBits6 {
+			out = append(out, ancestor(p, unitBits6))
+		}
+	}
+	slices.SortFunc(out, comparePrefix)
+	return slices.Compact(out)
 }

@@ -31,11 +31,20 @@ func (p *partition) add(g, c int) {
 	p.groups[g] = append(p.groups[g], c)
 }
 
-// keepOld puts every cell not yet in a group into its old block's group.
+// keepOld puts every cell not yet in a group into its old block's group,
+// except the cells of sparse units: nobody vouched for the rest of their
+// old block, so they leave the library (their clients are keyed by their
+// own /56 until the answers put them in a learnt block).
 func (p *partition) keepOld(cells []cell, units []unit) {
+	p.keep(cells, units, false)
+}
+
+// keep is keepOld; withSparse keeps sparse cells in their old blocks too
+// (the old library as it was).
+func (p *partition) keep(cells []cell, units []unit, withSparse bool) {
 	old := map[uint32]int{}
 	for c := range cells {
-		if p.label[c] >= 0 {
+		if p.label[c] >= 0 || (units[cells[c].unit].sparse && !withSparse) {
 			continue
 		}
 		b := units[cells[c].unit].block
@@ -68,7 +77,7 @@ func (p partition) sorted() partition {
 // oldPartition is the starting library: cells grouped by their unit's block.
 func oldPartition(cells []cell, units []unit) partition {
 	p := newPartition(len(cells))
-	p.keepOld(cells, units)
+	p.keep(cells, units, true)
 	return p
 }
 

@@ -11,11 +11,15 @@ const (
 	// the resolver sends (DESIGN.md §5).
 	unitBits4 = 24
 	unitBits6 = 56
-	// maxUnitsLog bounds how many units one network of the starting library
-	// yields, per family (2^16 IPv4 /24s, 2^8 IPv6 pieces), so a country-size
-	// IPv6 allocation costs 256 probes a name rather than millions.
+	// maxUnitsLog4 bounds how many units one IPv4 network of the starting
+	// library yields (2^16 /24s): a network wider than /8 is probed in wider
+	// pieces.
 	maxUnitsLog4 = 16
-	maxUnitsLog6 = 8
+	// sparseBits6 is the widest IPv6 network whose /56s are all probed (16
+	// of them). A wider one (an ISP's /32 holds 2^24 /56s) is never
+	// enumerated: its units are the /56s clients asked from (the demand log)
+	// and a bounded sample (DefaultSample6).
+	sparseBits6 = 52
 	// subStep is how many bits one step of probing inside a unit goes down
 	// (16 pieces at most), and subLimit4/6 the finest pieces ever probed.
 	subStep   = 4
@@ -24,14 +28,23 @@ const (
 )
 
 // unitBitsFor returns the prefix length of the units a network of the
-// starting library is probed in: its /24s (/56s), fewer and wider ones for
-// very wide networks, and the network itself when it is already finer.
+// starting library is probed in: its /24s (/56s), wider ones for IPv4
+// networks wider than /8, and the network itself when it is already finer.
+// An IPv6 unit is never wider than /56, the ECS source the resolver sends:
+// an answer to a wider source says nothing about the /56s inside it when
+// the CDN just echoes the source (see sparse).
 func unitBitsFor(network netip.Prefix) int {
 	b := network.Bits()
 	if network.Addr().Is4() {
 		return max(b, min(unitBits4, b+maxUnitsLog4))
 	}
-	return max(b, min(unitBits6, b+maxUnitsLog6))
+	return max(b, unitBits6)
+}
+
+// sparse reports whether network is too wide to probe every unit of: an
+// IPv6 network wider than /52. Only its demand and sample /56s are units.
+func sparse(network netip.Prefix) bool {
+	return network.Addr().Is6() && network.Bits() < sparseBits6
 }
 
 // subCap returns the finest prefix length probed inside unit u.

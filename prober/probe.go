@@ -48,9 +48,38 @@ type Stats struct {
 	Failed int `json:"failed"`
 	// Queries is the DNS queries sent, retries included.
 	Queries int `json:"queries"`
+	// BudgetSpent reports that the run stopped at ProbeConfig.MaxQueries
+	// with probes left.
+	BudgetSpent bool `json:"budget_spent,omitempty"`
 	// Elapsed is how long the run took.
 	Elapsed time.Duration `json:"elapsed_ns"`
+	// IPv4 and IPv6 split the queries and answers by the family of the
+	// subnet asked.
+	IPv4 FamilyStats `json:"ipv4"`
+	IPv6 FamilyStats `json:"ipv6"`
 }
+
+// FamilyStats counts one address family's share of a probe run.
+type FamilyStats struct {
+	// Queries is the DNS queries sent for the family's subnets.
+	Queries int `json:"queries"`
+	// Answered is the probes of the family that got an answer.
+	Answered int `json:"answered"`
+	// Elapsed is the time from the start of the run to the family's last
+	// answer: when it was done.
+	Elapsed time.Duration `json:"elapsed_ns"`
+}
+
+// family returns s's counts for p's address family.
+func (s *Stats) family(p netip.Prefix) *FamilyStats {
+	if p.Addr().Is4() {
+		return &s.IPv4
+	}
+	return &s.IPv6
+}
+
+// errBudget ends a probe when the run's query budget is spent.
+var errBudget = errors.New("query budget spent")
 
 // Probe asks every question of cfg for every subnet (the units, e.g. /24s)
 // with ECS, writes each answer to out as an Observation, and returns what
@@ -94,13 +123,14 @@ type probeRun struct {
 	stats    Stats
 	failRun  int // probes failed in a row
 	cancel   context.CancelCauseFunc
+	start    time.Time
 }
 
 func newProbeRun(cfg ProbeConfig, subnets []netip.Prefix, out Sink) *probeRun {
 	return &probeRun{
 		cfg:    cfg,
 		qs:     questions{names: cfg.Domains, qtypes: cfg.Qtypes},
-		units:  newUnitSet(subnets),
+		units:  newUnitSet(append(slices.Clone(subnets), cfg.Sample...)),
 		known:  newKnown(),
 		out:    out,
 		ex:     newExchanger(),
@@ -120,9 +150,13 @@ func (r *probeRun) plan(prior []Observation) {
 		units = append(units, u)
 	}
 	slices.SortFunc(units, comparePrefix)
-	for _, i := range spreadOrder(len(units)) {
-		for q := range question(r.qs.len()) {
-			r.main = append(r.main, target{units[i], q})
+	sample := slices.Clone(r.cfg.Sample)
+	slices.SortFunc(sample, comparePrefix)
+	for _, list := range [][]netip.Prefix{units, sample} {
+		for _, i := range spreadOrder(len(list)) {
+			for q := range question(r.qs.len()) {
+				r.main = append(r.main, target{list[i], q})
+			}
 		}
 	}
 	for i := range prior {
@@ -176,6 +210,7 @@ func comparePrefix(a, b netip.Prefix) int {
 // run sends the queued probes, follow-ups first, until none is left.
 func (r *probeRun) run(ctx context.Context) (Stats, error) {
 	start := time.Now()
+	r.start = start
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	r.cancel = cancel
@@ -238,6 +273,10 @@ func (r *probeRun) take(ctx context.Context) (target, bool) {
 	for {
 		r.mu.Lock()
 		switch {
+		case r.stats.BudgetSpent && r.inflight == 0:
+			r.mu.Unlock()
+			return target{}, false
+		case r.stats.BudgetSpent: // wait for the probes in flight, send nothing more
 		case len(r.sub) > 0:
 			t := r.sub[0]
 			r.sub = r.sub[1:]
@@ -281,7 +320,7 @@ func (r *probeRun) probe(ctx context.Context, t target) {
 	}()
 	o, err := r.ask(ctx, t)
 	if err != nil {
-		if ctx.Err() == nil {
+		if ctx.Err() == nil && !errors.Is(err, errBudget) {
 			name, qtype := r.qs.at(t.q)
 			r.cfg.Logger.Debug("probe failed", "subnet", t.p, "domain", name, "qtype", qtype, "err", err)
 			r.failed()
@@ -297,6 +336,9 @@ func (r *probeRun) probe(ctx context.Context, t target) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.stats.Answered++
+	fs := r.stats.family(t.p)
+	fs.Answered++
+	fs.Elapsed = time.Since(r.start)
 	r.failRun = 0
 	n := r.queueFollowUps(t.p, eff, t.q)
 	r.stats.FollowUps += n
@@ -332,13 +374,15 @@ func (r *probeRun) ask(ctx context.Context, t target) (Observation, error) {
 				return Observation{}, werr
 			}
 		}
+		if !r.spend(t.p) {
+			return Observation{}, errBudget
+		}
 		i := r.nodes.pick(first, attempt)
 		node := r.cfg.Upstreams[i]
 		actx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
 		var a answer
 		a, err = r.ex.ask(actx, node, name, qtype, t.p)
 		cancel()
-		r.count(func(s *Stats) { s.Queries++ })
 		if ctx.Err() != nil {
 			return Observation{}, ctx.Err()
 		}
@@ -349,6 +393,20 @@ func (r *probeRun) ask(ctx context.Context, t target) (Observation, error) {
 		}
 	}
 	return Observation{}, err
+}
+
+// spend takes one query from the budget for a subnet of p's family and
+// counts it; false when the budget is spent (which stops the run).
+func (r *probeRun) spend(p netip.Prefix) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cfg.MaxQueries > 0 && r.stats.Queries >= r.cfg.MaxQueries {
+		r.stats.BudgetSpent = true
+		return false
+	}
+	r.stats.Queries++
+	r.stats.family(p).Queries++
+	return true
 }
 
 // backoff waits before attempt (1, 2, ...): base·2^(attempt-1), capped,

@@ -3,7 +3,10 @@ package prober
 import (
 	"fmt"
 	"io"
+	"net/netip"
 	"strings"
+
+	"github.com/httpdns/httpdns/cidrdb"
 )
 
 // Report says what a run learnt and how much better the new library is.
@@ -41,6 +44,39 @@ type Report struct {
 	WrongNew Wrong `json:"wrong_new"`
 	// Probe is what the probing did; nil when nothing was probed.
 	Probe *Stats `json:"probe,omitempty"`
+	// IPv4 and IPv6 split the blocks and units by address family.
+	IPv4 FamilyReport `json:"ipv4"`
+	IPv6 FamilyReport `json:"ipv6"`
+}
+
+// FamilyReport is one address family's share of a Report.
+type FamilyReport struct {
+	// BlocksBefore and BlocksAfter count the family's blocks in the old
+	// and the new library.
+	BlocksBefore int `json:"blocks_before"`
+	BlocksAfter  int `json:"blocks_after"`
+	// Subnets counts the family's units: for IPv6 networks wider than /52,
+	// only the /56s probed or asked about.
+	Subnets int `json:"subnets"`
+}
+
+// countFamilies fills r's per-family block and unit counts.
+func (r *Report) countFamilies(old map[uint32]cidrdb.Record, blocks []block, units []unit) {
+	fam := func(a netip.Addr) *FamilyReport {
+		if a.Is4() || a.Is4In6() {
+			return &r.IPv4
+		}
+		return &r.IPv6
+	}
+	for _, rec := range old {
+		fam(rec.Network.Addr()).BlocksBefore++
+	}
+	for _, b := range blocks {
+		fam(b.networks[0].Addr()).BlocksAfter++
+	}
+	for _, u := range units {
+		fam(u.prefix.Addr()).Subnets++
+	}
 }
 
 // Wrong counts wrong answers a library would give to the probed units.
@@ -204,9 +240,27 @@ func (r Report) WriteText(w io.Writer) error {
 	if p := r.Probe; p != nil {
 		fmt.Fprintf(&b, "probes:        %d sent (%d answered, %d failed), %d skipped, %d inside subnets, %d queries in %s\n",
 			p.Answered+p.Failed, p.Answered, p.Failed, p.Skipped, p.FollowUps, p.Queries, p.Elapsed.Round(1e6))
+		if p.BudgetSpent {
+			fmt.Fprintf(&b, "budget:        spent (-max-queries): probes were left; the library is learnt from what was answered\n")
+		}
+	}
+	for _, f := range []struct {
+		name string
+		r    FamilyReport
+		p    FamilyStats
+	}{{"IPv4", r.IPv4, statsOf(r.Probe).IPv4}, {"IPv6", r.IPv6, statsOf(r.Probe).IPv6}} {
+		fmt.Fprintf(&b, "%s:          blocks %d -> %d, %d subnets, %d queries, done after %s\n",
+			f.name, f.r.BlocksBefore, f.r.BlocksAfter, f.r.Subnets, f.p.Queries, f.p.Elapsed.Round(1e6))
 	}
 	fmt.Fprintf(&b, "wrong answers: old library %.2f%% of subnets (%.2f%% of answers), new %.2f%% (%.2f%%)\n",
 		100*r.WrongOld.SubnetShare, 100*r.WrongOld.AnswerShare, 100*r.WrongNew.SubnetShare, 100*r.WrongNew.AnswerShare)
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+func statsOf(p *Stats) Stats {
+	if p == nil {
+		return Stats{}
+	}
+	return *p
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sync"
@@ -41,6 +42,18 @@ type RunConfig struct {
 	// server's split log and its rotated predecessor (split_log, split_log.1). Missing files are
 	// skipped.
 	SignalPaths []string
+	// Demand are prefixes clients asked from (IPv6: their /56s): inside an
+	// IPv6 network wider than /52 only these and a sample are probed
+	// (UnitsFor).
+	Demand []netip.Prefix
+	// DemandPaths are demand logs (JSONL, Demand) read for more of them,
+	// e.g. the server's demand_log and its rotated predecessor. Missing
+	// files are skipped.
+	DemandPaths []string
+	// Sample6 is how many /56s of every IPv6 network wider than /52 are
+	// probed besides the demand ones. Default DefaultSample6; negative
+	// means none.
+	Sample6 int
 	// ReportPath, when set, receives the report as JSON.
 	ReportPath string
 	// Locator places the units; nil uses the starting records' places.
@@ -91,9 +104,20 @@ func Run(ctx context.Context, cfg RunConfig) (Report, error) {
 		}
 		obs, bad = append(obs, o...), append(bad, b...)
 	}
+	demand, badDemand, err := LoadDemand(cfg.DemandPaths...)
+	if err != nil {
+		return Report{}, err
+	}
+	for path, b := range badDemand {
+		for _, e := range b {
+			cfg.Probe.Logger.Warn("skipping malformed demand line", "file", path, "line", e.Line, "err", e.Err)
+		}
+		bad = append(bad, b...)
+	}
+	units, sample := UnitsFor(start, append(demand, cfg.Demand...), cfg.Sample6)
 	var stats *Stats
 	if !cfg.NoProbe {
-		st, made, err := probeRound(ctx, cfg, start, obs)
+		st, made, err := probeRound(ctx, cfg, units, sample, obs)
 		obs = append(obs, made...)
 		if err != nil {
 			return Report{Probe: &st, MalformedLines: len(bad)}, fmt.Errorf("probing: %w", err)
@@ -101,7 +125,8 @@ func Run(ctx context.Context, cfg RunConfig) (Report, error) {
 		stats = &st
 	}
 	res, err := Learn(LearnInput{Blocks: start, Observations: obs, Domains: cfg.Probe.Domains,
-		Qtypes: cfg.Probe.Qtypes, Locator: cfg.Locator, Hysteresis: cfg.Hysteresis, Contiguous: cfg.Contiguous})
+		Qtypes: cfg.Probe.Qtypes, Locator: cfg.Locator, Hysteresis: cfg.Hysteresis, Contiguous: cfg.Contiguous,
+		Planned: append(units, sample...)})
 	if err != nil {
 		return Report{}, fmt.Errorf("learning: %w", err)
 	}
@@ -139,6 +164,12 @@ func (cfg RunConfig) withDefaults() (RunConfig, error) {
 		cfg.ObservationsPath = filepath.Join(filepath.Dir(cfg.OutPath), "observations.jsonl")
 	}
 	cfg.ResumeWindow = cmpOr(cfg.ResumeWindow, DefaultResumeWindow)
+	switch {
+	case cfg.Sample6 == 0:
+		cfg.Sample6 = DefaultSample6
+	case cfg.Sample6 < 0:
+		cfg.Sample6 = 0
+	}
 	return cfg, nil
 }
 
@@ -170,8 +201,9 @@ func loadObservations(path string) ([]Observation, []*LineError, error) {
 
 // probeRound probes what the current round lacks, appending to the
 // observations file, and returns the observations it made.
-func probeRound(ctx context.Context, cfg RunConfig, start []cidrdb.Record, prior []Observation) (Stats, []Observation, error) {
+func probeRound(ctx context.Context, cfg RunConfig, units, sample []netip.Prefix, prior []Observation) (Stats, []Observation, error) {
 	pc := cfg.Probe
+	pc.Sample = sample
 	if pc.Round == "" || cfg.NewRound {
 		pc.Round = chooseRound(prior, pc.Now(), cfg.ResumeWindow, cfg.NewRound)
 	}
@@ -180,7 +212,7 @@ func probeRound(ctx context.Context, cfg RunConfig, start []cidrdb.Record, prior
 		return Stats{}, nil, err
 	}
 	sink := &collector{out: w}
-	st, err := Probe(ctx, pc, Units(start), prior, sink)
+	st, err := Probe(ctx, pc, units, prior, sink)
 	return st, sink.obs, errors.Join(err, w.Close())
 }
 

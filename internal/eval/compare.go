@@ -72,3 +72,16 @@ func Table(results []Result) string {
 	}
 	return b.String()
 }
+
+// FamilyTable renders results per address family as a Markdown table: misroutes, hit ratio and
+// the cache keys each family's requests were answered from.
+func FamilyTable(results []Result) string {
+	var b strings.Builder
+	b.WriteString("| cache | IPv4 misroutes /10k | IPv4 hit ratio | IPv4 keys | IPv6 misroutes /10k | IPv6 hit ratio | IPv6 keys |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|\n")
+	for _, r := range results {
+		fmt.Fprintf(&b, "| %s | %.2f | %.1f%% | %d | %.2f | %.1f%% | %d |\n", r.Name,
+			r.V4.MisroutesPer10k, 100*r.V4.HitRatio, r.V4.Keys, r.V6.MisroutesPer10k, 100*r.V6.HitRatio, r.V6.Keys)
+	}
+	return b.String()
+}

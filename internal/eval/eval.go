@@ -48,6 +48,10 @@ type Workload struct {
 	SubnetZipf float64
 	// DomainZipf is the Zipf exponent (> 1) of names' popularity. Default 1.2.
 	DomainZipf float64
+	// IPv6Share is the share of all requests made by IPv6 clients, 0..0.9: they come on top of
+	// Requests (which are IPv4), from the world's client /56s (Subnets6) spread log-normally like
+	// the /24s, and ask A or AAAA alike. Default 0.1; negative means none.
+	IPv6Share float64
 	// Seed makes the stream; the same Workload always makes the same requests. Default 1.
 	Seed uint64
 }
@@ -77,6 +81,9 @@ func (w Workload) withDefaults() Workload {
 	if w.Seed == 0 {
 		w.Seed = 1
 	}
+	if w.IPv6Share == 0 {
+		w.IPv6Share = 0.1
+	}
 	return w
 }
 
@@ -85,6 +92,7 @@ type request struct {
 	at     time.Duration // since the start
 	client netip.Addr
 	name   string
+	qtype  uint16
 }
 
 // requests makes the stream for the world's /24s and names.
@@ -108,8 +116,68 @@ func (w Workload) requests(world *cdnsim.World, names []string) []request {
 			at:     time.Duration(int64(w.Span) * int64(i) / int64(w.Requests)),
 			client: world.ClientIn(s, 1+rng.IntN(254)),
 			name:   names[pop.Uint64()],
+			qtype:  dns.TypeA,
 		}
 	}
+	return mergeByTime(out, w.requests6(world, names))
+}
+
+// requests6 makes the IPv6 part of the stream, from its own random stream so that the IPv4
+// requests are the same with and without it: IPv6Share of all requests, from the world's client
+// /56s spread log-normally, asking A or AAAA alike.
+func (w Workload) requests6(world *cdnsim.World, names []string) []request {
+	subnets := world.Subnets6()
+	if w.IPv6Share <= 0 || len(subnets) == 0 {
+		return nil
+	}
+	rng := rand.New(rand.NewPCG(w.Seed, 0x5eed6))
+	n := int(float64(w.Requests) * w.IPv6Share / (1 - w.IPv6Share))
+	pick := subnetPicker(rng, Workload{SubnetSigma: max(w.SubnetSigma, 1)}, len(subnets))
+	pop := rand.NewZipf(rng, w.DomainZipf, 1, uint64(len(names)-1))
+	out := make([]request, n)
+	for i := range out {
+		q := dns.TypeA
+		if rng.IntN(2) == 0 {
+			q = dns.TypeAAAA
+		}
+		out[i] = request{
+			at:     time.Duration(int64(w.Span) * int64(i) / int64(n)),
+			client: world.ClientIn(subnets[pick()], rng.IntN(1<<16)),
+			name:   names[pop.Uint64()],
+			qtype:  q,
+		}
+	}
+	return out
+}
+
+// mergeByTime merges two streams sorted by time, a first on a tie.
+func mergeByTime(a, b []request) []request {
+	out := make([]request, 0, len(a)+len(b))
+	for len(a) > 0 && len(b) > 0 {
+		if b[0].at < a[0].at {
+			out, b = append(out, b[0]), b[1:]
+		} else {
+			out, a = append(out, a[0]), a[1:]
+		}
+	}
+	return append(append(out, a...), b...)
+}
+
+// Demand returns the IPv6 /56s that asked during the workload a day before this one (the same
+// workload with the next seed): what `serve` records in its demand log and `probe` reads.
+func (w Workload) Demand(world *cdnsim.World, names []string) []netip.Prefix {
+	w = w.withDefaults()
+	w.Seed++
+	seen := map[netip.Prefix]bool{}
+	var out []netip.Prefix
+	for _, q := range w.requests6(world, names) {
+		p, _ := q.client.Prefix(56)
+		if !seen[p] {
+			seen[p] = true
+			out = append(out, p)
+		}
+	}
+	slices.SortFunc(out, func(a, b netip.Prefix) int { return a.Addr().Compare(b.Addr()) })
 	return out
 }
 
@@ -202,9 +270,18 @@ func (e *Env) CDNNames() []string {
 	return out
 }
 
-// Learn probes the world from the geo databases' /24s and writes the learnt CIDRDB into the
-// environment's directory.
-func (e *Env) Learn(ctx context.Context) (string, prober.Report, error) {
+// LearnOptions shape a Learn.
+type LearnOptions struct {
+	// Demand are the IPv6 /56s clients asked from (the server's demand log), probed besides the
+	// sample of every IPv6 allocation.
+	Demand []netip.Prefix
+	// MaxQueries is the probe's query budget; 0 for none.
+	MaxQueries int
+}
+
+// Learn probes the world from the geo databases' /24s (and IPv6 networks) and writes the learnt
+// CIDRDB into the environment's directory.
+func (e *Env) Learn(ctx context.Context, opts LearnOptions) (string, prober.Report, error) {
 	geo, err := cidrdb.Open(cidrdb.Config{CityPath: e.City, ISPPath: e.ISP})
 	if err != nil {
 		return "", prober.Report{}, err
@@ -217,8 +294,10 @@ func (e *Env) Learn(ctx context.Context) (string, prober.Report, error) {
 	out := filepath.Join(e.Dir, "learnt.mmdb")
 	os.Remove(filepath.Join(e.Dir, "observations.jsonl"))
 	rep, err := prober.Run(ctx, prober.RunConfig{
-		Probe:   prober.ProbeConfig{Upstreams: e.upstreams(), Domains: e.CDNNames(), Rate: -1, Concurrency: 32},
+		Probe: prober.ProbeConfig{Upstreams: e.upstreams(), Domains: e.CDNNames(), Rate: -1, Concurrency: 32,
+			MaxQueries: opts.MaxQueries},
 		Start:   start,
+		Demand:  opts.Demand,
 		OutPath: out, Locator: geo,
 	})
 	return out, rep, err
@@ -240,9 +319,22 @@ type Cache struct {
 	ActiveMinAsks int
 }
 
+// Family is one address family's share of a Result.
+type Family struct {
+	Requests        int
+	Misroutes       int
+	MisroutesPer10k float64
+	HitRatio        float64
+	// Keys is how many distinct cache keys (tier, name, qtype, scope) answered the family's
+	// requests: its share of the cache's entries (a city+ISP key both families use counts in both).
+	Keys int
+}
+
 // Result is one row of the comparison.
 type Result struct {
-	Name            string
+	Name string
+	// V4 and V6 are the IPv4 and IPv6 clients' requests.
+	V4, V6          Family
 	Requests        int
 	Misroutes       int     // answers that differ from the truth for the exact client address
 	MisroutesPer10k float64 //
@@ -300,6 +392,11 @@ func Run(ctx context.Context, e *Env, c Cache, w Workload) (Result, error) {
 	before := e.queries()
 	res := Result{Name: c.Name}
 	hits := 0
+	var fam [2]struct {
+		hits int
+		keys map[string]bool
+	}
+	fam[0].keys, fam[1].keys = map[string]bool{}, map[string]bool{}
 	nextSweep := time.Duration(0)
 	active := strings.Contains(c.Whitelist, "active") // only active rules need the sweep
 	for _, q := range w.requests(e.World, e.Names()) {
@@ -308,18 +405,33 @@ func Run(ctx context.Context, e *Env, c Cache, w Workload) (Result, error) {
 			r.Sweep()
 			nextSweep = q.at + time.Second
 		}
-		a, err := r.Resolve(ctx, resolver.Query{Name: q.name, Qtype: resolver.TypeA, Client: q.client})
+		a, err := r.Resolve(ctx, resolver.Query{Name: q.name, Qtype: q.qtype, Client: q.client})
 		if err != nil {
 			r.Close()
 			return res, fmt.Errorf("resolving %s for %v: %w", q.name, q.client, err)
 		}
+		f, six := &res.V4, 0
+		if q.client.Is6() {
+			f, six = &res.V6, 1
+		}
+		f.Requests++
+		fam[six].keys[a.Tier+" "+a.Name+" "+fmt.Sprint(a.Qtype)+" "+a.Scope] = true
 		if a.Source != "miss" {
 			hits++
+			fam[six].hits++
 		}
-		if !slices.Equal(a.IPs, e.World.Truth(q.name, dns.TypeA, q.client)) {
+		if !rightAnswer(a.IPs, e.World.Truth(q.name, q.qtype, q.client)) {
 			res.Misroutes++
+			f.Misroutes++
 		}
 		res.Requests++
+	}
+	for i, f := range []*Family{&res.V4, &res.V6} {
+		f.Keys = len(fam[i].keys)
+		if f.Requests > 0 {
+			f.MisroutesPer10k = float64(f.Misroutes) * 10000 / float64(f.Requests)
+			f.HitRatio = float64(fam[i].hits) / float64(f.Requests)
+		}
 	}
 	r.Close()
 	ch.Wait()
@@ -334,6 +446,24 @@ func Run(ctx context.Context, e *Env, c Cache, w Workload) (Result, error) {
 	res.HitRatio = float64(hits) / n
 	res.UpstreamPer1k = float64(e.queries()-before) * 1000 / n
 	return res, nil
+}
+
+// maxAddrs is how many addresses of a family the resolver keeps from an upstream reply.
+const maxAddrs = 32
+
+// rightAnswer reports whether got is what the CDN gives the client: every address one of truth's,
+// and as many as truth has, up to the maxAddrs the resolver keeps of a reply (pool.portal.test
+// has 40).
+func rightAnswer(got, truth []netip.Addr) bool {
+	if len(got) != min(len(truth), maxAddrs) {
+		return false
+	}
+	for _, a := range got {
+		if _, ok := slices.BinarySearchFunc(truth, a, netip.Addr.Compare); !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // refreshCounts reads the resolver's background refreshes sent upstream, and those no client used,

@@ -1,8 +1,9 @@
 // Command compare runs the cache evaluation on the simulated CDN world and prints the table in the
-// README: it learns a CIDRDB by probing the world, then sends one workload through a city+ISP
+// README: it learns a CIDRDB by probing the world (cdnsim.EvalConfig; the IPv6 /56s the workload's
+// previous day asked from are the demand), then sends one workload through a city+ISP
 // cache, a fixed /24 cache and the learnt CIDRDB, judging every answer against the world's truth.
 //
-//	go run ./internal/eval/compare [-requests 500000] [-span 30m] [-seed 1] [-breakdown]
+//	go run ./internal/eval/compare [-requests 500000] [-span 30m] [-seed 1] [-ipv6-share 0.1] [-breakdown]
 package main
 
 import (
@@ -34,11 +35,13 @@ func run() error {
 	flag.Float64Var(&w.SubnetSigma, "subnet-sigma", 1, "log-normal sigma of the other requests' shares over all /24s; negative: -subnet-zipf instead")
 	flag.Float64Var(&w.SubnetZipf, "subnet-zipf", 1.05, "with a negative -subnet-sigma: Zipf exponent (> 1) of the other requests over all /24s")
 	flag.Float64Var(&w.DomainZipf, "domain-zipf", 1.2, "Zipf exponent (> 1) of names' popularity")
+	flag.Float64Var(&w.IPv6Share, "ipv6-share", 0.1, "share of all requests from IPv6 clients (on top of -requests IPv4 ones); negative: none")
+	maxQueries := flag.Int("max-queries", 0, "the probe's query budget (0: none)")
 	minAsks := flag.Int("active-min-asks", 0, "the resolver's refresh.active_min_asks (0: its default)")
 	breakdown := flag.Bool("breakdown", false, "also print where each design's upstream queries went")
 	only := flag.String("only", "", "comma-separated design names to run (default: all)")
 	flag.Parse()
-	world, err := cdnsim.NewWorld(cdnsim.DefaultConfig())
+	world, err := cdnsim.NewWorld(cdnsim.EvalConfig())
 	if err != nil {
 		return err
 	}
@@ -53,11 +56,14 @@ func run() error {
 	}
 	defer env.Close()
 	ctx := context.Background()
-	learnt, rep, err := env.Learn(ctx)
+	learnt, rep, err := env.Learn(ctx, eval.LearnOptions{Demand: w.Demand(world, env.Names()), MaxQueries: *maxQueries})
 	if err != nil {
 		return fmt.Errorf("learning the CIDRDB: %w", err)
 	}
-	fmt.Printf("learnt CIDRDB: %d blocks from %d /24s\n\n", rep.BlocksAfter, rep.BlocksBefore)
+	p := rep.Probe
+	fmt.Printf("learnt CIDRDB: IPv4 %d blocks from %d /24s, IPv6 %d blocks from %d networks (%d /56s probed or asked)\n",
+		rep.IPv4.BlocksAfter, rep.IPv4.BlocksBefore, rep.IPv6.BlocksAfter, rep.IPv6.BlocksBefore, rep.IPv6.Subnets)
+	fmt.Printf("probe: %d queries (IPv4 %d, IPv6 %d) in %v\n\n", p.Queries, p.IPv4.Queries, p.IPv6.Queries, p.Elapsed.Round(time.Millisecond))
 	designs := eval.RefreshDesigns(learnt, env)
 	for i := range designs {
 		designs[i].ActiveMinAsks = *minAsks
@@ -73,7 +79,8 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("workload: %d requests over %v, seed %d\n\n%s", w.Requests, w.Span, w.Seed, eval.Table(results))
+	fmt.Printf("workload: %d IPv4 requests and %d IPv6 (%.0f%% of all) over %v, seed %d\n\n%s\n%s",
+		results[0].V4.Requests, results[0].V6.Requests, 100*w.IPv6Share, w.Span, w.Seed, eval.Table(results), eval.FamilyTable(results))
 	if *breakdown {
 		fmt.Printf("\nupstream queries per 1000 requests by cause:\n\n%s", eval.Breakdown(results))
 	}
