@@ -1,6 +1,7 @@
 package resolver
 
 import (
+	"math/rand/v2"
 	"net/netip"
 	"slices"
 	"sync"
@@ -34,7 +35,18 @@ type evidence struct {
 	places  [autoGlobalPlaces]place
 	nplaces int
 	scoped  bool // a scoped answer was seen: never global while remembered
+	// verified are the places whose clients already checked the name-wide answer with their own
+	// ECS (see verify).
+	verified  [verifyPlaces]place
+	nverified int
 }
+
+// verifyPlaces is how many distinct places check an auto-global name's answer for themselves;
+// past them, one request in verifyOneIn does.
+const (
+	verifyPlaces = 16
+	verifyOneIn  = 32
+)
 
 func (e *evidence) global() bool {
 	return !e.scoped && e.nblocks >= autoGlobalBlocks && e.nplaces >= autoGlobalPlaces
@@ -83,6 +95,34 @@ func (a *autoGlobal) unscoped(req *request) bool {
 		e.nplaces++
 	}
 	return e.global()
+}
+
+// verify reports whether req, about to be served an auto-global name's name-wide answer, should
+// also ask upstream for its own key in the background. The evidence that made the name global may
+// come from clients that chose their addresses (`ip=`) in regions the CDN has no mapping for; the
+// first request from each new place (and a sample after that) checks the answer with its own ECS,
+// and a scoped reply ends auto-global at once, so a wrong name-wide answer reaches at most one
+// request a mapped place.
+func (a *autoGlobal) verify(req *request) bool {
+	if !req.src.IsValid() {
+		return false
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	e, ok := a.m[nameType{req.name, req.qtype}]
+	if !ok || !e.global() {
+		return false
+	}
+	pl := place{req.loc.Country, req.loc.City, req.loc.ISP}
+	if slices.Contains(e.verified[:e.nverified], pl) {
+		return false
+	}
+	if e.nverified < verifyPlaces {
+		e.verified[e.nverified] = pl
+		e.nverified++
+		return true
+	}
+	return rand.IntN(verifyOneIn) == 0
 }
 
 // scoped records a scoped answer for the name: it is not global.

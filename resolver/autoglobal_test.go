@@ -97,8 +97,18 @@ func TestAutoGlobalNeedsEvidenceAndAScopedAnswerEndsIt(t *testing.T) {
 			t.Errorf("a new block of a global name: %+v, want the name-wide answer from the cache", a)
 		}
 	}
-	if q := f.queries.Load() - before; q != 0 {
-		t.Errorf("%d upstream queries for two new blocks of a global name, want 0", q)
+	// Each new place's first client also checks the answer with its own ECS, in the background;
+	// clients of places that checked it cost nothing.
+	if q := f.queries.Load() - before; q != 2 {
+		t.Errorf("%d upstream queries for two new places of a global name, want 2 background checks", q)
+	}
+	for _, cl := range []string{"1.9.2.1", "1.10.2.1"} {
+		if a, _ := ask(t, r, c, cl); a.Source != "hit" || a.Tier != "global" {
+			t.Errorf("another block of a checked place: %+v, want the name-wide answer", a)
+		}
+	}
+	if q := f.queries.Load() - before; q != 2 {
+		t.Errorf("%d upstream queries after clients of checked places, want still 2", q)
 	}
 	// The CDN starts scoping: the name-wide entry expires and the next client's fetch, sent with
 	// its own ECS, comes back scoped; the name is per client again.
@@ -252,5 +262,39 @@ func TestScopedNODATAIsNoEvidenceForAutoGlobal(t *testing.T) {
 	}
 	if a, err := ask(t, r, c, "1.9.1.1"); err != nil || len(a.IPs) != 1 || a.IPs[0] != netip.MustParseAddr("10.0.9.1") {
 		t.Errorf("client of the region with edges: %+v %v, want its own 10.0.9.1", a, err)
+	}
+}
+
+func TestAutoGlobalForcedByChosenAddressesIsCheckedByTheNextPlace(t *testing.T) {
+	t.Parallel()
+	f := &scriptedDNS{}
+	// Regions 5 and 6 have no mapping (a scope-0 default); every other region is scoped.
+	f.set(func(src netip.Prefix) (netip.Addr, uint8, int) {
+		b := src.Addr().As4()
+		if b[1] == 5 || b[1] == 6 {
+			return netip.MustParseAddr("9.9.9.9"), 0, 0
+		}
+		return netip.AddrFrom4([4]byte{10, 0, b[1], b[2]}), 24, 0
+	})
+	r, c, _ := newScripted(t, f, Rule{Tier: cache.TierSubnet})
+	// One client chooses addresses (ip=) in four unmapped blocks of two places: the evidence rule
+	// makes the name global.
+	for _, cl := range []string{"1.5.1.1", "1.5.2.1", "1.6.1.1", "1.6.2.1"} {
+		ask(t, r, c, cl)
+	}
+	if !r.autoGlobal.global("x.test", TypeA) {
+		t.Fatal("not global after the chosen addresses")
+	}
+	// The first client of a mapped place is served the name-wide answer once, and checks it with
+	// its own ECS in the background: the scoped reply ends auto-global.
+	ask(t, r, c, "1.7.1.1")
+	if r.autoGlobal.global("x.test", TypeA) {
+		t.Fatal("still global after a mapped place's client checked the answer")
+	}
+	for _, cl := range []string{"1.7.1.1", "1.8.1.1"} {
+		want := netip.MustParseAddr("10.0." + map[string]string{"1.7.1.1": "7", "1.8.1.1": "8"}[cl] + ".1")
+		if a, _ := ask(t, r, c, cl); len(a.IPs) != 1 || a.IPs[0] != want {
+			t.Errorf("client %s after the check: %+v, want its own %v", cl, a, want)
+		}
 	}
 }

@@ -30,6 +30,9 @@ func (r *Resolver) Resolve(ctx context.Context, q Query) (Answer, error) {
 	r.track(&req, rt)
 	r.noteDemand(&req)
 	now := r.cfg.Now()
+	if rt.verify {
+		r.refreshAsync(&req, req.tierKey(), KindPassive)
+	}
 	switch rt.res {
 	case cache.Hit:
 		if rt.entry.Rcode == dns.RcodeServerFailure {

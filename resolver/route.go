@@ -51,6 +51,7 @@ type routed struct {
 	fill     cache.Key    // the key a fetch for this client fills (place may move the answer)
 	part     bool         // the block's answer holds for other parts only: fetch this client's own part
 	borrowed bool         // a client finer than /24 answered from its block's key
+	verify   bool         // answered name-wide for an auto-global name: also ask for the client's own key (autoglobal.go)
 }
 
 // route reads the cache for req, in the policy's order.
@@ -107,6 +108,8 @@ func (r *Resolver) routeNameWide(req *request, rt routed) routed {
 	switch {
 	case gres == cache.Hit || (gres == cache.Stale && rt.res != cache.Stale):
 		rt.key, rt.entry, rt.res, rt.held = req.globalKey(), ge, gres, false
+		// Rule: an auto-global answer is checked by each new place's first client.
+		rt.verify = global && ge.Rcode != dns.RcodeNameError && r.autoGlobal.verify(req)
 	case !rt.held && rt.res == cache.Miss && !rt.part:
 		rt.key, rt.entry, rt.held = req.globalKey(), ge, true
 	}
