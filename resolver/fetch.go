@@ -44,8 +44,12 @@ func (r *Resolver) fetch(ctx context.Context, req *request, rt routed) (fetched,
 
 // fetchOnce joins or leads the flight filling key for req.
 func (r *Resolver) fetchOnce(ctx context.Context, req *request, key cache.Key, part bool) (fetched, error) {
+	fk := req.flight(key, part)
+	if f, ok := r.landing.get(fk, r.cfg.Now()); ok {
+		return f, nil // a fetch of this key just ended; the cache may not show it yet
+	}
 	leader := *req // the leader may outlive this call; copying keeps req itself off the heap on hits
-	ch := r.group.DoChan(req.flight(key, part), func() (any, error) {
+	ch := r.group.DoChan(fk, func() (any, error) {
 		// The leader is background work too: Close ends it and waits for it, so nothing it does
 		// (store, split signal, prefetch) happens after Close returns.
 		if !r.begin() {
@@ -57,7 +61,11 @@ func (r *Resolver) fetchOnce(ctx context.Context, req *request, key cache.Key, p
 		stop := context.AfterFunc(r.ctx, cancel)
 		defer stop()
 		r.budget.allow(KindMiss) // a client's miss always goes; it only holds background work back
-		return r.exchangeAndStore(fctx, &leader, key, part, KindMiss)
+		f, err := r.exchangeAndStore(fctx, &leader, key, part, KindMiss)
+		if err == nil {
+			r.landing.put(fk, f, r.cfg.Now())
+		}
+		return f, err
 	})
 	select {
 	case res := <-ch:

@@ -168,6 +168,7 @@ type Resolver struct {
 	recent     *recent      // keys asked lately, for active refresh and sibling prefetch
 	autoGlobal *autoGlobal  // evidence that names are the same for every client (autoglobal.go)
 	names      *scopeNames  // interned key scopes (scopes.go)
+	landing    *landing     // answers just fetched, until the cache shows them (landing.go)
 	sweepMu    sync.Mutex   // one Sweep at a time
 	sweepBuf   []sweepItem  // reused by Sweep
 	closeMu    sync.RWMutex // held for writing by Close, for reading while starting a refresh
@@ -204,6 +205,7 @@ func New(cfg Config) (*Resolver, error) {
 		recent:     newRecent(cfg.TrackKeys),
 		autoGlobal: newAutoGlobal(cfg.TrackKeys),
 		names:      newScopeNames(),
+		landing:    newLanding(),
 	}
 	registerTracker(cfg.Registerer, r.recent)
 	r.loops.Add(1)
