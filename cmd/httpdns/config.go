@@ -50,6 +50,17 @@ type Config struct {
 	// SplitLogMaxBytes bounds the split log: past it the file is renamed to FILE.1 (replacing the
 	// previous one) and a new one started. 0 disables the split log. Default 64MiB.
 	SplitLogMaxBytes ByteSize `yaml:"split_log_max_bytes"`
+	// DemandLog is the JSONL file the resolver appends the IPv6 /56s that asked to (one line per /56
+	// a period), so `probe` probes IPv6 where clients are. Default "demand.jsonl" beside the config.
+	DemandLog string `yaml:"demand_log"`
+	// DemandLogMaxBytes bounds the demand log like split_log_max_bytes (FILE.1 keeps the previous
+	// one). 0 disables the demand log. Default 64MiB.
+	DemandLogMaxBytes ByteSize `yaml:"demand_log_max_bytes"`
+	// DemandLogPeriod is how often a /56 already written is written again. Default 1h.
+	DemandLogPeriod Duration `yaml:"demand_log_period"`
+	// DemandLogMaxPrefixes bounds the /56s remembered (and written) a period; past it new ones are
+	// dropped and counted. Default 1000000 (about 60MiB of memory at most).
+	DemandLogMaxPrefixes int `yaml:"demand_log_max_prefixes"`
 	// DefaultTier is the cache tier of names the whitelist doesn't list: "subnet", "cityisp" or
 	// "global". Default "cityisp".
 	DefaultTier string `yaml:"default_tier"`
@@ -167,10 +178,13 @@ type TimeoutsConfig struct {
 // defaultConfig returns a Config holding every default; the file's keys are decoded over it.
 func defaultConfig() *Config {
 	return &Config{
-		AdminListen:      "127.0.0.1:8081",
-		CIDRDBWatch:      Duration(10 * time.Second),
-		SplitLogMaxBytes: 64 << 20,
-		DefaultTier:      "cityisp",
+		AdminListen:          "127.0.0.1:8081",
+		CIDRDBWatch:          Duration(10 * time.Second),
+		SplitLogMaxBytes:     64 << 20,
+		DemandLogMaxBytes:    64 << 20,
+		DemandLogPeriod:      Duration(time.Hour),
+		DemandLogMaxPrefixes: 1_000_000,
+		DefaultTier:          "cityisp",
 		Cache: CacheConfig{
 			MaxBytes:     256 << 20,
 			StaleWindow:  Duration(24 * time.Hour),
@@ -286,6 +300,10 @@ func (c *Config) normalize(dir string) {
 		c.SplitLog = "splits.jsonl"
 	}
 	c.SplitLog = resolvePath(dir, c.SplitLog)
+	if c.DemandLog == "" {
+		c.DemandLog = "demand.jsonl"
+	}
+	c.DemandLog = resolvePath(dir, c.DemandLog)
 	if len(c.Upstreams) == 0 {
 		c.Upstreams = nil
 	}

@@ -28,6 +28,7 @@ func wantBase() *Config {
 	c.GeoIP = GeoIPConfig{City: "/etc/httpdns/city.mmdb", ISP: "/etc/httpdns/isp.mmdb"}
 	c.Domains = "/etc/httpdns/domains.txt"
 	c.SplitLog = "/etc/httpdns/splits.jsonl"
+	c.DemandLog = "/etc/httpdns/demand.jsonl"
 	return c
 }
 
@@ -323,6 +324,7 @@ func TestLoadConfigExample(t *testing.T) {
 	want.GeoIP = GeoIPConfig{City: filepath.Join(dir, "GeoIP2-City.mmdb"), ISP: filepath.Join(dir, "GeoIP2-ISP.mmdb")}
 	want.Domains = filepath.Join(dir, "domains.txt")
 	want.SplitLog = filepath.Join(dir, "splits.jsonl")
+	want.DemandLog = filepath.Join(dir, "demand.jsonl")
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("example.yaml\n got  %+v\n want %+v", got, want)
 	}

@@ -49,6 +49,15 @@ func (c *Config) validate() problems {
 	if c.SplitLogMaxBytes < 0 {
 		p.add("split_log_max_bytes", "must not be negative")
 	}
+	if c.DemandLogMaxBytes < 0 {
+		p.add("demand_log_max_bytes", "must not be negative")
+	}
+	if c.DemandLogPeriod <= 0 {
+		p.add("demand_log_period", "must be positive")
+	}
+	if c.DemandLogMaxPrefixes < 1 {
+		p.add("demand_log_max_prefixes", "must be at least 1")
+	}
 	switch c.DefaultTier {
 	case "subnet", "cityisp", "global":
 	default:

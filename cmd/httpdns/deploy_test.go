@@ -72,7 +72,7 @@ func TestDeployExampleConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	want.Upstreams, want.GeoIP = cfg.Upstreams, cfg.GeoIP
-	want.CIDRDB, want.Domains, want.SplitLog = cfg.CIDRDB, cfg.Domains, cfg.SplitLog
+	want.CIDRDB, want.Domains, want.SplitLog, want.DemandLog = cfg.CIDRDB, cfg.Domains, cfg.SplitLog, cfg.DemandLog
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("deploy/httpdns.yaml changes a default it claims to keep:\n got %+v\nwant %+v", cfg, want)
 	}

@@ -16,6 +16,7 @@ import (
 const probeUsage = `Usage: httpdns probe -config FILE -domains FILE -out NEW.mmdb [-in OLD.mmdb]
                      [-observations FILE.jsonl] [-signals FILE,...] [-rate QPS] [-concurrency N]
                      [-report FILE.json] [-new-round] [-no-probe] [-hysteresis on|off|auto]
+                     [-demand FILE,...] [-sample6 N] [-max-queries N]
 
 Learns the adaptive subnet library (CIDRDB): asks the config's upstreams for every probe domain
 (-domains: one name a line, # comments) with ECS for every /24 (IPv6: /56) of the starting
@@ -31,6 +32,13 @@ first time a fresh /24 library is probed. The observations file is read first: a
 resumes where it was, and earlier rounds feed hysteresis. The server's split log (split_log and
 split_log.1 from the config, unless -signals says otherwise) is read as passive input.
 
+IPv6 is probed where clients are: an IPv6 network wider than /52 (an ISP's /32 holds 16 million
+/56s) is never enumerated; its /56s that the server's demand log recorded (demand_log and
+demand_log.1 from the config, unless -demand says otherwise) and -sample6 more spread over it are
+probed, and learnt blocks hold only /56s whose answers were seen. -max-queries is a hard budget:
+once spent the probe stops cleanly and the library is learnt from what was answered. The report
+gives queries, time and blocks per address family.
+
 A progress bar with rate and ETA is drawn on a terminal (stderr); otherwise a progress line
 is written every few seconds.
 `
@@ -38,7 +46,7 @@ is written every few seconds.
 // runProbe runs one probe round and writes the learnt CIDRDB.
 func runProbe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("probe", probeUsage, stderr)
-	cfgPath := fs.String("config", "", "YAML config `file` (upstreams, geoip, cidrdb, split_log); required")
+	cfgPath := fs.String("config", "", "YAML config `file` (upstreams, geoip, cidrdb, split_log, demand_log); required")
 	domains := fs.String("domains", "", "`file` of probe names, one a line; required")
 	out := fs.String("out", "", "`path` of the new CIDRDB; required")
 	in := fs.String("in", "", "starting CIDRDB `path` (default: the config's cidrdb, else the geo databases at /24)")
@@ -50,6 +58,9 @@ func runProbe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	newRound := fs.Bool("new-round", false, "start a new probe round even if the last one is recent")
 	noProbe := fs.Bool("no-probe", false, "learn from the observations alone, send no query")
 	hyst := fs.String("hysteresis", "auto", "`on`, off or auto: change a block only where two probe rounds agree (auto: on when starting from a CIDRDB)")
+	demand := fs.String("demand", "", "comma-separated demand-log `files` of the /56s clients asked from (default: the config's demand_log and demand_log.1)")
+	sample6 := fs.Int("sample6", prober.DefaultSample6, "`/56s` probed in every IPv6 network wider than /52 besides the demand ones (0: none)")
+	maxQueries := fs.Int("max-queries", 0, "hard budget of probe `queries`, retries included (0: none)")
 	contiguous := fs.Bool("contiguous", false, "keep every block one run of adjacent addresses: runs apart that answer alike stay separate blocks")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -59,6 +70,12 @@ func runProbe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if fs.NArg() > 0 {
 		return usageErrorf(fs, "unexpected argument %q", fs.Arg(0))
+	}
+	if *maxQueries < 0 || *sample6 < 0 {
+		return usageErrorf(fs, "-max-queries and -sample6 must not be negative")
+	}
+	if *sample6 == 0 {
+		*sample6 = -1 // prober.RunConfig: negative means none
 	}
 	cfg, err := LoadConfig(*cfgPath)
 	if err != nil {
@@ -75,12 +92,13 @@ func runProbe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	defer geo.Close()
 	rc := prober.RunConfig{
 		Probe: prober.ProbeConfig{
-			Upstreams: cfg.Upstreams, Domains: names, Rate: *rate, Concurrency: *conc,
+			Upstreams: cfg.Upstreams, Domains: names, Rate: *rate, Concurrency: *conc, MaxQueries: *maxQueries,
 			Progress: stderr, IsTerminal: isTerminal(stderr),
 			Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.Level()})),
 		},
 		InPath: cmp.Or(*in, cfg.CIDRDB), OutPath: *out, ObservationsPath: *obs, ReportPath: *report,
 		SignalPaths: signalPaths(*signals, cfg), Locator: geo, NewRound: *newRound, NoProbe: *noProbe, Contiguous: *contiguous,
+		DemandPaths: demandPaths(*demand, cfg), Sample6: *sample6,
 	}
 	switch *hyst {
 	case "auto":
@@ -124,6 +142,17 @@ func signalPaths(flagValue string, cfg *Config) []string {
 		return nil
 	}
 	return []string{cfg.SplitLog + ".1", cfg.SplitLog}
+}
+
+// demandPaths is -demand split at commas, or the config's demand log and its rotated predecessor.
+func demandPaths(flagValue string, cfg *Config) []string {
+	if flagValue != "" {
+		return splitComma(flagValue)
+	}
+	if cfg.DemandLogMaxBytes == 0 {
+		return nil
+	}
+	return []string{cfg.DemandLog + ".1", cfg.DemandLog}
 }
 
 func splitComma(s string) []string {

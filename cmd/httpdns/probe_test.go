@@ -3,12 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/httpdns/httpdns/cidrdb"
+	"github.com/httpdns/httpdns/prober"
 )
 
 func TestProbeLearnsFromGeoThenRelearns(t *testing.T) {
@@ -82,5 +85,52 @@ func TestProbeBadInput(t *testing.T) {
 				t.Errorf("err = %v, stderr %q; want mention of %q", err, stderr.String(), tt.want)
 			}
 		})
+	}
+}
+
+// TestProbeDemandAndBudget: the config's demand log steers IPv6 probing, -max-queries is never
+// exceeded and the run still writes a library, and the report gives each family's figures.
+func TestProbeDemandAndBudget(t *testing.T) {
+	t.Parallel()
+	w, servers := startWorld(t, 1)
+	dir := t.TempDir()
+	cfgPath := writeTestConfig(t, w, dir, addrsOf(servers), "")
+	domains := filepath.Join(dir, "probe-domains.txt")
+	if err := os.WriteFile(domains, []byte("img.cdn-a.test\nvideo.cdn-b.test\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var lines strings.Builder
+	for _, s := range w.Subnets6()[:20] {
+		fmt.Fprintf(&lines, `{"subnet":%q,"time":"2026-03-01T10:00:00Z","source":"demand"}`+"\n", s)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "demand.jsonl"), []byte(lines.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "learnt.mmdb")
+	before := servers[0].Queries()
+	var stdout, stderr bytes.Buffer
+	args := []string{"probe", "-config", cfgPath, "-domains", domains, "-out", out, "-rate", "-1", "-max-queries", "3000",
+		"-report", filepath.Join(dir, "report.json")}
+	if err := run(context.Background(), args, &stdout, &stderr); err != nil {
+		t.Fatalf("probe: %v\n%s", err, stderr.String())
+	}
+	if sent := servers[0].Queries() - before; sent > 3000 {
+		t.Errorf("the upstream got %d queries, over the budget of 3000", sent)
+	}
+	for _, want := range []string{"budget:", "IPv4:", "IPv6:"} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, stdout.String())
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "report.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep prober.Report
+	if err := json.Unmarshal(b, &rep); err != nil || rep.Probe == nil || rep.Probe.Queries != 3000 || rep.IPv6.Subnets < 20 {
+		t.Errorf("report %+v (%v): want 3000 queries and the 20 demand /56s among the IPv6 units", rep, err)
+	}
+	if _, err := cidrdb.ReadFile(out); err != nil {
+		t.Errorf("no usable CIDRDB after the budget ran out: %v", err)
 	}
 }

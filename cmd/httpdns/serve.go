@@ -62,7 +62,8 @@ type listening func(public, admin net.Addr)
 // service is everything serve builds, in the order it must be closed (last built, first closed).
 type service struct {
 	db       *cidrdb.Live
-	splits   *splitLog // nil when disabled
+	splits   *splitLog  // nil when disabled
+	demand   *demandLog // nil when disabled
 	cache    *cache.Cache
 	resolver *resolver.Resolver
 	api      *api.API
@@ -97,6 +98,14 @@ func newService(cfg *Config, logger *slog.Logger, reg prometheus.Registerer, gat
 		}
 		splits = s.splits
 	}
+	var demand resolver.DemandSink
+	if cfg.DemandLogMaxBytes > 0 {
+		if s.demand, err = newDemandLog(cfg.DemandLog, int64(cfg.DemandLogMaxBytes), time.Duration(cfg.DemandLogPeriod),
+			cfg.DemandLogMaxPrefixes, reg, logger, time.Now); err != nil {
+			return nil, err
+		}
+		demand = s.demand
+	}
 	s.cache, err = cache.New(cache.Config{
 		MaxBytes:     int64(cfg.Cache.MaxBytes),
 		StaleWindow:  time.Duration(cfg.Cache.StaleWindow),
@@ -112,6 +121,7 @@ func newService(cfg *Config, logger *slog.Logger, reg prometheus.Registerer, gat
 		Cache:               s.cache,
 		Policy:              wl,
 		Splits:              splits,
+		Demand:              demand,
 		MinTTL:              time.Duration(cfg.TTL.Min),
 		MaxTTL:              time.Duration(cfg.TTL.Max),
 		NegativeMaxTTL:      time.Duration(cfg.TTL.NegativeMax),
@@ -159,6 +169,9 @@ func (s *service) close() {
 	}
 	if s.splits != nil {
 		s.splits.Close()
+	}
+	if s.demand != nil {
+		s.demand.Close()
 	}
 	if s.cache != nil {
 		s.cache.Close()
