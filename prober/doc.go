@@ -1,6 +1,6 @@
 // Package prober learns the adaptive subnet library (the CIDRDB) offline:
-// blocks of client subnets that the CDNs themselves treat as one (DESIGN.md
-// §1.1). It probes recursive nodes with EDNS Client Subnet (RFC 7871),
+// blocks of client subnets that the CDNs themselves treat as one (docs/design.md
+// §1.2). It probes recursive nodes with EDNS Client Subnet (RFC 7871),
 // records every answer in an observations file, and merges and splits the
 // blocks of a starting library by what the answers say. `httpdns probe`
 // is [Run]; [Probe] and [Learn] are its two halves.
@@ -9,11 +9,17 @@
 //
 // The learner works on units: every /24 (IPv4) or /56 (IPv6) of the
 // starting library's networks, the ECS source prefixes the resolver sends
-// (DESIGN.md §5), so a block never splits finer than the resolver can ask
-// for, unless a CDN says so (below). A network wider than /8 (IPv4) or /48
-// (IPv6) is cut into 2^16 (2^8) equal units instead, so that a
-// country-size IPv6 allocation costs 256 probes a name, not millions; a
-// network finer than a unit is a unit of its own. [Units] lists them.
+// (docs/design.md §6.1), so a block never splits finer than the resolver can ask
+// for, unless a CDN says so (below). An IPv4 network wider than /8 is cut
+// into 2^16 equal units instead; a network finer than a unit is a unit of
+// its own. An IPv6 unit is never wider than /56: an answer to a wider
+// source proves nothing about the /56s inside it when the CDN echoes the
+// source. So an IPv6 network wider than /52 (a carrier's /32 holds 2^24
+// /56s) is never enumerated: its units are the /56s clients asked from
+// (the server's demand log, [Demand]) and a bounded sample spread over it
+// ([UnitsFor]), and those of its /56s that the answers do not put in a
+// learnt block leave the library instead of staying in the old wide
+// block, whose other /56s nobody asked about. [Units] lists them.
 //
 // # Probing
 //

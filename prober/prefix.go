@@ -8,7 +8,7 @@ import (
 // Probe granularity (see the package documentation).
 const (
 	// unitBits4 and unitBits6 are the unit sizes: the ECS source prefixes
-	// the resolver sends (DESIGN.md §5).
+	// the resolver sends (docs/design.md §6.1).
 	unitBits4 = 24
 	unitBits6 = 56
 	// maxUnitsLog4 bounds how many units one IPv4 network of the starting

@@ -11,13 +11,17 @@
 // ISPs with documentation ASNs (RFC 5398); every (city, ISP) pair is a Region. Each region owns
 // several IPv4 allocations of /16 to /20 (about 4096 /24s in all by default) laid out in a shuffled
 // order inside 20.0.0.0–60.255.255.255, so allocations of different regions sit next to each other
-// and a region is not contiguous; and one IPv6 /40 inside 2001:db8::/32. None of these ranges is
-// private, loopback or link-local, so a resolver sends ECS for them; nothing is ever sent to them.
+// and a region is not contiguous; and IPv6 allocations inside 2400::/16, one /40 each by default,
+// or with Config.V6Allocs (EvalConfig) that many of /32 to /40, shuffled the same way. IPv6 clients
+// live in /56s handed out in runs from /48 pools (Subnets6). None of these ranges is private,
+// loopback, link-local or documentation space, so a resolver sends ECS for them; nothing is ever
+// sent to them.
 //
 // Every address has a true region (TrueRegion). The IP library (GeoRegion, and the MaxMind-schema
 // City and ISP databases WriteGeoDBs writes) agrees except on Config.GeoErrorRate of the IPv4 /24s
 // (Misplaced), which it puts in another ISP of the same city, another city of the same ISP, or
-// both, in runs of one to four /24s. Those are the /24s a city+ISP cache misroutes.
+// both, in runs of one to four /24s, and except on the /48 pools of about Config.V6GeoErrorRate of
+// the client /56s (Misplaced6). Those are where a city+ISP cache misroutes.
 //
 // # The CDNs
 //
@@ -32,7 +36,10 @@
 //	cdn-d  honest  runs of 1–12 adjacent /24s, mostly not CIDR-aligned
 //	cdn-e  echo    runs of 2–9 adjacent /24s
 //
-// IPv6 clients are routed by their region's /40 (one block per region, the main site). An honest
+// IPv6 blocks are aligned prefixes of /40 to /48 per provider (cdn-a /44, cdn-b /40, cdn-c /40,
+// cdn-d /48, cdn-e /44), 10% of them cut into /48, /56 or /52 pieces (cdn-b, cdn-c, cdn-e) that go
+// to the block's site or another one at random; too many to list, they are a function of the
+// address (Block6). An honest
 // provider's ECS scope (RFC 7871 §7.2.1) is the prefix length of the CIDR piece of the block that
 // holds the client (a block that is not aligned has several pieces, see Block.Prefixes), and may
 // be longer than the source prefix (26 inside a split /24). An echo provider, like many lazy CDNs,

@@ -79,8 +79,10 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	r0 := results[0]
 	fmt.Printf("workload: %d IPv4 requests and %d IPv6 (%.0f%% of all) over %v, seed %d\n\n%s\n%s",
-		results[0].V4.Requests, results[0].V6.Requests, 100*w.IPv6Share, w.Span, w.Seed, eval.Table(results), eval.FamilyTable(results))
+		r0.V4.Requests, r0.V6.Requests, 100*float64(r0.V6.Requests)/float64(r0.Requests), w.Span, w.Seed,
+		eval.Table(results), eval.FamilyTable(results))
 	if *breakdown {
 		fmt.Printf("\nupstream queries per 1000 requests by cause:\n\n%s", eval.Breakdown(results))
 	}
