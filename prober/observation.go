@@ -21,7 +21,7 @@ const (
 	SourceProbe = "probe"
 	// SourceSplit marks a split signal recorded by the resolver: an upstream
 	// answer whose ECS scope was finer than the block it was asked for
-	// (DESIGN.md §3.7).
+	// (docs/design.md §5.2).
 	SourceSplit = "split"
 )
 
