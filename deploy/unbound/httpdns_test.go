@@ -27,7 +27,7 @@ type httpdns struct {
 }
 
 // servingLine is the log line serve writes once both listeners are open.
-var servingLine = regexp.MustCompile(`msg=serving listen=(\S+) admin_listen=(\S+)`)
+var servingLine = regexp.MustCompile(`msg=serving .*?listen=(\S+) admin_listen=(\S+)`)
 
 // startHTTPDNS writes the world's geo databases, a whitelist (CDN names and the CNAME to one in the
 // subnet tier, the portal names global) and a config asking upstream, then runs "bin serve" on free ports.
