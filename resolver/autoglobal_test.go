@@ -298,3 +298,23 @@ func TestAutoGlobalForcedByChosenAddressesIsCheckedByTheNextPlace(t *testing.T) 
 		}
 	}
 }
+
+func TestFailureRememberedAgainAfterItExpires(t *testing.T) {
+	t.Parallel()
+	f := &scriptedDNS{}
+	f.set(func(netip.Prefix) (netip.Addr, uint8, int) { return netip.Addr{}, 0, dns.RcodeServerFailure })
+	r, c, clk := newScripted(t, f, Rule{Tier: cache.TierSubnet})
+	for round := range 3 {
+		before := f.queries.Load()
+		for range 4 {
+			if _, err := ask(t, r, c, "1.5.1.1"); err == nil {
+				t.Fatal("a failing name answered")
+			}
+		}
+		// One request asks (at most two nodes' worth of queries); the failure answers the rest.
+		if q := f.queries.Load() - before; q == 0 || q > 2 {
+			t.Errorf("round %d: %d upstream queries for 4 requests of a failing name, want 1–2", round, q)
+		}
+		clk.Advance(6 * time.Second) // past ttl.servfail
+	}
+}

@@ -143,9 +143,7 @@ func (r *Resolver) exchangeAndStore(ctx context.Context, req *request, key cache
 		if errors.Is(err, ErrUpstreamBusy) {
 			return fetched{}, err // nothing was asked: nothing to remember
 		}
-		_, held := r.cache.Peek(key)
-		_, heldGlobal := r.cache.Peek(req.globalKey())
-		if !held && !heldGlobal {
+		if !r.holdsAnswer(req, key) {
 			r.cache.Set(key, cache.Entry{Rcode: dns.RcodeServerFailure, TTL: r.ttlSeconds(r.cfg.ServfailTTL), Fetched: now})
 		}
 		return fetched{}, errors.Join(ErrUpstreamUnavailable, err)
@@ -165,6 +163,21 @@ func (r *Resolver) exchangeAndStore(ctx context.Context, req *request, key cache
 		r.prefetchSiblings(req, e)
 	}
 	return fetched{key: storeKey, entry: e, valid: valid}, nil
+}
+
+// holdsAnswer reports whether the cache still holds an answer (fresh or expired, not a remembered
+// failure) that serves req's client from key or name-wide: that one is kept for serve-stale rather
+// than replaced by the failure.
+func (r *Resolver) holdsAnswer(req *request, key cache.Key) bool {
+	if e, ok := r.cache.Peek(key); ok && !e.Split && e.Rcode != dns.RcodeServerFailure {
+		return true
+	}
+	if key.Tier == cache.TierGlobal {
+		return false
+	}
+	e, ok := r.cache.Peek(req.globalKey())
+	return ok && !e.Split && (e.Rcode == dns.RcodeNameError ||
+		(e.Rcode != dns.RcodeServerFailure && r.autoGlobal.global(req.name, req.qtype)))
 }
 
 // clampTTL applies the configured bounds; negative answers are capped lower (RFC 2308 §5).
