@@ -45,11 +45,16 @@ type answer struct {
 }
 
 // ask sends the question (name, qtype) with ECS source src to node and
-// validates the reply. ctx bounds the whole attempt.
-func (e *exchanger) ask(ctx context.Context, node, name string, qtype uint16, src netip.Prefix) (answer, error) {
+// validates the reply. ctx bounds the whole attempt. A truncated UDP reply
+// is asked again over TCP only if spend (when not nil) allows one more
+// query: the TCP retry is a query of the budget too.
+func (e *exchanger) ask(ctx context.Context, node, name string, qtype uint16, src netip.Prefix, spend func() bool) (answer, error) {
 	q := dnsmsg.NewQuery(name, qtype, src)
 	r, _, err := e.udp.ExchangeContext(ctx, q, node)
 	if err == nil && r.Truncated {
+		if spend != nil && !spend() {
+			return answer{}, errBudget
+		}
 		r, _, err = e.tcp.ExchangeContext(ctx, q, node)
 	}
 	if err != nil {

@@ -66,7 +66,7 @@ func TestExchangeOnTheWire(t *testing.T) {
 			t.Parallel()
 			rec := &dnstest.Recorder{Reply: tt.reply}
 			addr := dnstest.Start(t, rec)
-			a, err := newExchanger().ask(context.Background(), addr, "a.test", dns.TypeA, src)
+			a, err := newExchanger().ask(context.Background(), addr, "a.test", dns.TypeA, src, nil)
 			if tt.err != nil {
 				if !errors.Is(err, tt.err) {
 					t.Fatalf("error %v, want %v", err, tt.err)

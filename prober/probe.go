@@ -381,10 +381,13 @@ func (r *probeRun) ask(ctx context.Context, t target) (Observation, error) {
 		node := r.cfg.Upstreams[i]
 		actx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
 		var a answer
-		a, err = r.ex.ask(actx, node, name, qtype, t.p)
+		a, err = r.ex.ask(actx, node, name, qtype, t.p, func() bool { return r.spend(t.p) })
 		cancel()
 		if ctx.Err() != nil {
 			return Observation{}, ctx.Err()
+		}
+		if errors.Is(err, errBudget) {
+			return Observation{}, err
 		}
 		r.nodes.report(i, err)
 		if err == nil {
