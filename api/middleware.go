@@ -37,7 +37,8 @@ func (a *API) route(ep endpoint, admin bool, h http.HandlerFunc, methods ...stri
 
 // guard answers what must be refused before routing, on both listeners: a query string over
 // MaxQueryBytes gets 414 URITooLong (counted under the "other" endpoint). The headers' size is
-// net/http's to bound (NewServer).
+// net/http's to bound (NewServer). A GET or HEAD that announces a body is answered and its
+// connection closed.
 func (a *API) guard(next http.Handler) http.Handler {
 	tooLong := a.route(epOther, false, func(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, errURITooLong(len(r.URL.RawQuery)))
@@ -46,6 +47,12 @@ func (a *API) guard(next http.Handler) http.Handler {
 		if len(r.URL.RawQuery) > MaxQueryBytes {
 			tooLong.ServeHTTP(w, r)
 			return
+		}
+		if (r.Method == http.MethodGet || r.Method == http.MethodHead) && (r.ContentLength != 0 || len(r.TransferEncoding) > 0) {
+			// A GET with a body we never read: answer at once and close, rather than let net/http
+			// wait for a body that may never come, before it answers and again before it closes.
+			w.Header().Set("Connection", "close")
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now()) // unsupported: the read timeout still ends it
 		}
 		next.ServeHTTP(w, r)
 	})

@@ -105,12 +105,29 @@ func TestServerTimeouts(t *testing.T) {
 			if _, err := io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n"); err != nil {
 				t.Fatal(err)
 			}
-			// The handler answers without reading the body; net/http then waits for the 10 bytes
-			// before it can reuse the connection, and only ReadTimeout stops that wait.
-			if took := closedWithin(t, c, 5*time.Second); took > short.ReadTimeout+time.Second {
-				t.Errorf("closed after %v, want about the %v read timeout", took, short.ReadTimeout)
+			// A GET takes no body: it is answered at once and the connection closed, rather than
+			// held until the read timeout waiting for 10 bytes that never come.
+			br := bufio.NewReader(c)
+			if resp := readResponse(t, c, br, short.ReadTimeout/2); resp.StatusCode != 200 || !resp.Close {
+				t.Fatalf("status %d, close %v: want a 200 that closes the connection", resp.StatusCode, resp.Close)
+			}
+			if took := closedWithin(t, c, 5*time.Second); took > short.ReadTimeout/2 {
+				t.Errorf("closed after %v, want at once", took)
 			}
 		})
+		if h.name == "admin" {
+			t.Run(h.name+"/upload body that never arrives", func(t *testing.T) {
+				t.Parallel()
+				c := dial(t, addr)
+				if _, err := io.WriteString(c, "PUT /admin/domains HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n"); err != nil {
+					t.Fatal(err)
+				}
+				// The handler reads the body: only ReadTimeout ends the wait.
+				if took := closedWithin(t, c, 5*time.Second); took > short.ReadTimeout+time.Second {
+					t.Errorf("closed after %v, want about the %v read timeout", took, short.ReadTimeout)
+				}
+			})
+		}
 		t.Run(h.name+"/headers that never end", func(t *testing.T) {
 			t.Parallel()
 			c := dial(t, addr)
