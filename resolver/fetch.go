@@ -20,25 +20,19 @@ type fetched struct {
 // fetch fills rt.fill from upstream. Concurrent misses for one key share one upstream query
 // (singleflight). The leader runs detached from the client's context with its own deadline, so a
 // client that gives up does not fail the others; each waiter still returns as soon as its own
-// context ends. The leader's answer may hold only for the leader's part of the block: a waiter
-// outside it then asks once more, for its own part. And a flight for an auto-global name may come
-// back scoped (the name stopped being global meanwhile): the answer is then stored under the
-// leader's own key (route.go), and a waiter of another key asks once more, for its own.
+// context ends. The answer a flight brings back may not be this client's (route.go, reroute): the
+// client then asks once more, for the key reroute gives.
 func (r *Resolver) fetch(ctx context.Context, req *request, rt routed) (fetched, error) {
 	for {
 		f, err := r.fetchOnce(ctx, req, rt.fill, rt.part)
-		if err != nil || rt.part || f.key.Tier == cache.TierGlobal {
+		if err != nil {
 			return f, err
 		}
-		if f.valid.IsValid() && f.valid.Contains(req.client) ||
-			!f.valid.IsValid() && (f.key == rt.fill || f.key == req.tierKey()) {
+		next, again := req.reroute(rt, f)
+		if !again {
 			return f, nil
 		}
-		if rt.fill.Tier == cache.TierGlobal {
-			rt.fill = req.tierKey()
-			continue
-		}
-		rt.part = true
+		rt = next
 	}
 }
 

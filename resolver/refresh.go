@@ -100,7 +100,7 @@ func (r *Resolver) prefetchSiblings(req *request, e cache.Entry) {
 	}
 	now := r.cfg.Now()
 	for _, block := range sl.Siblings(req.loc, r.cfg.PrefetchSiblings) {
-		key := cache.Key{Name: req.name, Qtype: req.qtype, Tier: cache.TierSubnet, Scope: block.String()}
+		key := req.siblingKey(block)
 		it, tracked := r.recent.get(key)
 		if !tracked || it.asks < r.cfg.ActiveMinAsks {
 			continue // not in demand since its last fetch

@@ -116,6 +116,28 @@ func (r *Resolver) routeNameWide(req *request, rt routed) routed {
 	return rt
 }
 
+// reroute decides whether the answer a flight for rt brought back is this client's. Rules: an
+// answer stored name-wide, or under the key the client filled or its own tier key, or for a part
+// holding the client, is its answer. The leader's answer may hold only for the leader's part of the
+// block: a waiter outside it asks once more, for its own part. A flight for an auto-global name may
+// come back scoped (the name stopped being global meanwhile) and be stored under the leader's own
+// key: a waiter of another key asks once more, for its own.
+func (q *request) reroute(rt routed, f fetched) (routed, bool) {
+	switch {
+	case rt.part || f.key.Tier == cache.TierGlobal:
+		return rt, false
+	case f.valid.IsValid() && f.valid.Contains(q.client):
+		return rt, false
+	case !f.valid.IsValid() && (f.key == rt.fill || f.key == q.tierKey()):
+		return rt, false
+	case rt.fill.Tier == cache.TierGlobal:
+		rt.fill = q.tierKey()
+	default:
+		rt.part = true
+	}
+	return rt, true
+}
+
 // covers reports whether client is in one of parts; no parts means the key's whole scope.
 func covers(parts []netip.Prefix, client netip.Addr) bool {
 	if len(parts) == 0 {
@@ -283,6 +305,11 @@ func (q *request) globalKey() cache.Key {
 func (q *request) partKey(bits int) cache.Key {
 	p, _ := q.client.Prefix(bits)
 	return cache.Key{Name: q.name, Qtype: q.qtype, Tier: cache.TierSubnet, Scope: q.names.prefix(p)}
+}
+
+// siblingKey is the subnet-tier key of block, a sibling of the client's block prefetched with it.
+func (q *request) siblingKey(block netip.Prefix) cache.Key {
+	return cache.Key{Name: q.name, Qtype: q.qtype, Tier: cache.TierSubnet, Scope: q.names.prefix(block)}
 }
 
 // flight is the singleflight and in-flight refresh key of a fetch filling k. Rule: clients in a
