@@ -1,6 +1,7 @@
 package resolver
 
 import (
+	"github.com/cespare/xxhash/v2"
 	"math/rand/v2"
 	"net/netip"
 	"slices"
@@ -53,31 +54,55 @@ func (e *evidence) global() bool {
 }
 
 // autoGlobal remembers the evidence for up to max names; when full, a new name replaces an
-// arbitrary one (forgetting only ever makes a name per-client again, which is safe).
+// arbitrary one (forgetting only ever makes a name per-client again, which is safe). It is sharded
+// by name, so the requests of one name never wait for another's.
 type autoGlobal struct {
+	shards []autoGlobalShard
+}
+
+type autoGlobalShard struct {
 	max int
 	mu  sync.Mutex
 	m   map[nameType]*evidence
 }
 
-func newAutoGlobal(max int) *autoGlobal {
-	return &autoGlobal{max: max, m: make(map[nameType]*evidence)}
+// autoGlobalShards is the most shards the table is cut into.
+const autoGlobalShards = 32
+
+func newAutoGlobal(names int) *autoGlobal {
+	n := max(1, min(autoGlobalShards, names))
+	a := &autoGlobal{shards: make([]autoGlobalShard, n)}
+	for i := range a.shards {
+		per := names / n
+		if i < names%n {
+			per++
+		}
+		a.shards[i] = autoGlobalShard{max: per, m: make(map[nameType]*evidence)}
+	}
+	return a
+}
+
+// shard is the part of the table that holds name.
+func (a *autoGlobal) shard(name string, qtype uint16) *autoGlobalShard {
+	return &a.shards[(xxhash.Sum64String(name)+uint64(qtype))%uint64(len(a.shards))]
 }
 
 // global reports whether the name is global for everyone now.
 func (a *autoGlobal) global(name string, qtype uint16) bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	e, ok := a.m[nameType{name, qtype}]
+	sh := a.shard(name, qtype)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	e, ok := sh.m[nameType{name, qtype}]
 	return ok && e.global()
 }
 
 // unscoped records an unscoped (scope 0 or negative) answer fetched with req's ECS and reports
 // whether the name is now global.
 func (a *autoGlobal) unscoped(req *request) bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	e := a.get(nameType{req.name, req.qtype})
+	sh := a.shard(req.name, req.qtype)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	e := sh.get(nameType{req.name, req.qtype})
 	if e.scoped {
 		return false
 	}
@@ -107,9 +132,10 @@ func (a *autoGlobal) verify(req *request) bool {
 	if !req.src.IsValid() {
 		return false
 	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	e, ok := a.m[nameType{req.name, req.qtype}]
+	sh := a.shard(req.name, req.qtype)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	e, ok := sh.m[nameType{req.name, req.qtype}]
 	if !ok || !e.global() {
 		return false
 	}
@@ -127,24 +153,25 @@ func (a *autoGlobal) verify(req *request) bool {
 
 // scoped records a scoped answer for the name: it is not global.
 func (a *autoGlobal) scoped(name string, qtype uint16) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	e := a.get(nameType{name, qtype})
+	sh := a.shard(name, qtype)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	e := sh.get(nameType{name, qtype})
 	*e = evidence{scoped: true}
 }
 
-// get returns the name's evidence, making room for it if needed. a.mu is held.
-func (a *autoGlobal) get(k nameType) *evidence {
-	if e, ok := a.m[k]; ok {
+// get returns the name's evidence, making room for it if needed. sh.mu is held.
+func (sh *autoGlobalShard) get(k nameType) *evidence {
+	if e, ok := sh.m[k]; ok {
 		return e
 	}
-	if len(a.m) >= a.max {
-		for old := range a.m {
-			delete(a.m, old)
+	if len(sh.m) >= sh.max {
+		for old := range sh.m {
+			delete(sh.m, old)
 			break
 		}
 	}
 	e := &evidence{}
-	a.m[k] = e
+	sh.m[k] = e
 	return e
 }
