@@ -200,30 +200,45 @@ func (s treeStep) prefix() netip.Prefix {
 
 // checkGeo walks every network of a checked geo database and decodes each
 // distinct record once with decode, so that a record Locate would fail to
-// read refuses the file here.
-func checkGeo(r *maxminddb.Reader, decode func(maxminddb.Result) error) error {
-	decoded := map[uintptr]struct{}{}
+// read refuses the file here. It returns what decode kept of each record, by
+// its offset in the data section, for Locate to read without decoding.
+func checkGeo(r *maxminddb.Reader, decode func(maxminddb.Result) (geoFields, error)) (map[uintptr]geoFields, error) {
+	decoded := map[uintptr]geoFields{}
 	for res := range r.Networks() {
 		if err := res.Err(); err != nil {
-			return fmt.Errorf("%w: reading the search tree at %s: %w", ErrFormat, res.Prefix(), err)
+			return nil, fmt.Errorf("%w: reading the search tree at %s: %w", ErrFormat, res.Prefix(), err)
 		}
 		if _, ok := decoded[res.Offset()]; ok {
 			continue
 		}
-		if err := decode(res); err != nil {
-			return fmt.Errorf("%w: network %s: decoding its record: %w", ErrFormat, res.Prefix(), err)
+		f, err := decode(res)
+		if err != nil {
+			return nil, fmt.Errorf("%w: network %s: decoding its record: %w", ErrFormat, res.Prefix(), err)
 		}
-		decoded[res.Offset()] = struct{}{}
+		decoded[res.Offset()] = f
 	}
-	return nil
+	return decoded, nil
 }
 
-func decodeCityRecord(res maxminddb.Result) error {
+// geoFields is what Locate reads of a geo record: country and city of a City
+// record, ISP and ASN of an ISP or ASN record.
+type geoFields struct {
+	country, city, isp string
+	asn                uint32
+}
+
+func decodeCityRecord(res maxminddb.Result) (geoFields, error) {
 	var c cityRecord
-	return res.Decode(&c)
+	err := res.Decode(&c)
+	return geoFields{country: c.Country.ISOCode, city: c.City.Names.EN}, err
 }
 
-func decodeISPRecord(res maxminddb.Result) error {
+func decodeISPRecord(res maxminddb.Result) (geoFields, error) {
 	var i ispRecord
-	return res.Decode(&i)
+	err := res.Decode(&i)
+	f := geoFields{isp: i.ISP, asn: i.ASN}
+	if f.isp == "" {
+		f.isp = i.ASOrg
+	}
+	return f, err
 }

@@ -83,6 +83,10 @@ type DB struct {
 	isp   *maxminddb.Reader
 	cidr  *maxminddb.Reader // nil without a CIDRDB
 	index *index            // nil without a CIDRDB
+
+	// What Locate reads of each geo record, decoded once at Open, by the
+	// record's offset: a lookup then decodes nothing and allocates nothing.
+	cityRecs, ispRecs map[uintptr]geoFields
 }
 
 // Open opens and validates the databases named by cfg. Each is read into
@@ -102,11 +106,11 @@ func Open(cfg Config) (*DB, error) {
 	db := &DB{}
 	var err error
 	if cfg.CityPath != "" {
-		db.city, err = openGeo("geoip.city", cfg.CityPath, isCityType, "a City", decodeCityRecord)
+		db.city, db.cityRecs, err = openGeo("geoip.city", cfg.CityPath, isCityType, "a City", decodeCityRecord)
 		errs = append(errs, err)
 	}
 	if cfg.ISPPath != "" {
-		db.isp, err = openGeo("geoip.isp", cfg.ISPPath, isISPType, "an ISP or ASN", decodeISPRecord)
+		db.isp, db.ispRecs, err = openGeo("geoip.isp", cfg.ISPPath, isISPType, "an ISP or ASN", decodeISPRecord)
 		errs = append(errs, err)
 	}
 	if cfg.CIDRDBPath != "" {
@@ -156,24 +160,25 @@ func isISPType(t string) bool { return strings.Contains(t, "ISP") || strings.Con
 // Locate reads, so that a file Locate could not read is refused here. Its
 // errors name the file by its role (name: geoip.city or geoip.isp, as the
 // config keys call them) and path.
-func openGeo(name, path string, fits func(string) bool, role string, decode func(maxminddb.Result) error) (*maxminddb.Reader, error) {
+func openGeo(name, path string, fits func(string) bool, role string, decode func(maxminddb.Result) (geoFields, error)) (*maxminddb.Reader, map[uintptr]geoFields, error) {
 	r, buf, err := readMMDB(path)
 	if err != nil {
-		return nil, fmt.Errorf("opening %s %s: %w", name, path, err)
+		return nil, nil, fmt.Errorf("opening %s %s: %w", name, path, err)
 	}
 	if t := r.Metadata.DatabaseType; !fits(t) {
 		_ = r.Close()
-		return nil, fmt.Errorf("opening %s %s: %w: database_type %q is not %s database", name, path, ErrWrongType, t, role)
+		return nil, nil, fmt.Errorf("opening %s %s: %w: database_type %q is not %s database", name, path, ErrWrongType, t, role)
 	}
 	if err := checkStructure(r, buf); err != nil {
 		_ = r.Close()
-		return nil, fmt.Errorf("opening %s %s: %w", name, path, err)
+		return nil, nil, fmt.Errorf("opening %s %s: %w", name, path, err)
 	}
-	if err := checkGeo(r, decode); err != nil {
+	recs, err := checkGeo(r, decode)
+	if err != nil {
 		_ = r.Close()
-		return nil, fmt.Errorf("opening %s %s: %w", name, path, err)
+		return nil, nil, fmt.Errorf("opening %s %s: %w", name, path, err)
 	}
-	return r, nil
+	return r, recs, nil
 }
 
 // openCIDRDB reads a CIDRDB into memory, so that the checked bytes are the

@@ -31,8 +31,8 @@ type ispRecord struct {
 // gets the zero Location. A geo record that fails to decode (a corrupt
 // database) leaves its fields unknown rather than failing the lookup.
 //
-// Locate is the resolver's per-request hot path: a CIDRDB hit decodes
-// nothing and allocates nothing.
+// Locate is the resolver's per-request hot path: it decodes nothing and
+// allocates nothing (geo records are decoded once, at Open).
 func (db *DB) Locate(addr netip.Addr) Location {
 	if !addr.IsValid() {
 		return Location{}
@@ -94,21 +94,18 @@ func (db *DB) locateBlock(addr netip.Addr) (Location, bool) {
 }
 
 // locateGeo fills loc's country, city, ISP and ASN from the MaxMind
-// databases.
+// databases, from the records Open decoded.
 func (db *DB) locateGeo(loc *Location) {
 	if db.city != nil {
-		var c cityRecord
-		if err := db.city.Lookup(loc.Addr).Decode(&c); err == nil {
-			loc.Country, loc.City = c.Country.ISOCode, c.City.Names.EN
+		if res := db.city.Lookup(loc.Addr); res.Found() {
+			f := db.cityRecs[res.Offset()]
+			loc.Country, loc.City = f.country, f.city
 		}
 	}
 	if db.isp != nil {
-		var i ispRecord
-		if err := db.isp.Lookup(loc.Addr).Decode(&i); err == nil {
-			loc.ISP, loc.ASN = i.ISP, i.ASN
-			if loc.ISP == "" {
-				loc.ISP = i.ASOrg
-			}
+		if res := db.isp.Lookup(loc.Addr); res.Found() {
+			f := db.ispRecs[res.Offset()]
+			loc.ISP, loc.ASN = f.isp, f.asn
 		}
 	}
 }

@@ -155,9 +155,9 @@ func TestCheckCorruptStructure(t *testing.T) {
 			if err == nil {
 				defer r.Close()
 				if err = checkStructure(r, buf); err == nil {
-					err = checkGeo(r, func(res maxminddb.Result) error {
+					_, err = checkGeo(r, func(res maxminddb.Result) (geoFields, error) {
 						var v any
-						return res.Decode(&v)
+						return geoFields{}, res.Decode(&v)
 					})
 				}
 			}
