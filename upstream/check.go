@@ -40,8 +40,8 @@ func (p *Pool) checkOnce(ctx context.Context) {
 }
 
 // confirm checks n now, in the background, unless a check of n is running already: n timed out on
-// enough distinct names that a check of the known-good name should say whether the node or the names
-// are at fault. Close waits for it.
+// enough distinct names, or answered slowly enough, that a check of the known-good name should say
+// whether the node or the names are at fault. Close waits for it.
 func (p *Pool) confirm(n *node) {
 	p.closeMu.RLock()
 	defer p.closeMu.RUnlock()
@@ -62,7 +62,9 @@ func (p *Pool) confirm(n *node) {
 //
 // On a healthy node the check is one more outcome for its error rate and latency EWMA (it measures
 // the full round trip, which its cancelled live attempts could not); a good one forgets the node's
-// pending timeouts (they were their names' problem), a failed one counts them. A reply in hedging
+// pending timeouts (they were their names' problem), a failed one counts them. A good check slower
+// than the slow limit ejects a node whose EWMA is over it too; a good check within the limit while
+// the EWMA is over it restarts the EWMA from the check: the slow answers were their names'. A reply in hedging
 // time clears the suspicion. On an ejected node a good check within the slow limit counts towards
 // readmission.
 func (p *Pool) check(ctx context.Context, n *node) {
@@ -94,11 +96,18 @@ func (p *Pool) check(ctx context.Context, n *node) {
 			return
 		}
 		n.checkPassed()
-		n.recordLatency(d)
+		switch limit, ok := p.slowLimit(n); {
+		case ok && d > limit:
+			n.recordLatency(d)
+			p.maybeEjectSlow(n) // the known-good name is slow too: the node is
+		case ok && time.Duration(n.ewma.Load()) > limit:
+			n.restartLatency(d) // fast on the known-good name: its slow answers were its names'
+		default:
+			n.recordLatency(d)
+		}
 		if d <= max(time.Duration(n.p95.Load()), p.cfg.HedgeMin) {
 			n.suspect.Store(false)
 		}
-		p.maybeEjectSlow(n)
 		return
 	}
 	limit, _ := p.slowLimit(n)
@@ -107,8 +116,23 @@ func (p *Pool) check(ctx context.Context, n *node) {
 	}
 }
 
+// maybeCheckSlow checks n now, in the background, if its latency EWMA over live queries, over enough
+// samples, is above the slow limit. Live latency is no evidence about the node on its own: a client
+// chooses the names, and a name whose authoritative servers are slow is slow on every node. So the
+// known-good name decides: slow too, and the node is ejected; fast, and the EWMA restarts from the
+// check's latency (see check). The common case costs one atomic load.
+func (p *Pool) maybeCheckSlow(n *node) {
+	ewma := time.Duration(n.ewma.Load())
+	if ewma <= slowFloor || !n.healthy.Load() || !n.slowEnough() {
+		return
+	}
+	if limit, ok := p.slowLimit(n); ok && ewma > limit {
+		p.confirm(n)
+	}
+}
+
 // maybeEjectSlow ejects n if it is slow but alive: its latency EWMA, over enough samples, is above
-// the slow limit. The common case costs one atomic load.
+// the slow limit. Only a slow check of the known-good name calls it.
 func (p *Pool) maybeEjectSlow(n *node) {
 	if time.Duration(n.ewma.Load()) <= slowFloor || !n.healthy.Load() || !n.slowEnough() {
 		return

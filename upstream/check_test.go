@@ -237,6 +237,7 @@ func TestPoolEjectsSlowNode(t *testing.T) {
 	for _, k := range mine {
 		e.ask(t, k) // answered, slowly: not a failure
 	}
+	p.checks.Wait() // the check of the known-good name it started is slow too
 	if slow.healthy.Load() {
 		t.Fatalf("a node with latency EWMA %v is still healthy", time.Duration(slow.ewma.Load()))
 	}
@@ -389,5 +390,42 @@ func TestPoolCheckVerdicts(t *testing.T) {
 				t.Errorf("after %d checks answered %v: healthy %v", ejectMinAttempts, tc.reply, n.healthy.Load())
 			}
 		})
+	}
+}
+
+// TestPoolSlowNamesDoNotEjectNodes: a name is slow when its authoritative servers are, on every
+// node. A client asking such names of one node after another must not get the nodes ejected as
+// slow: only a slow check of the known-good name says the node itself is slow.
+func TestPoolSlowNamesDoNotEjectNodes(t *testing.T) {
+	t.Parallel()
+	e := newPoolEnv(t, 3, func(c *Config) { c.AttemptTimeout = 500 * time.Millisecond })
+	p := e.pool
+	for _, n := range p.nodes {
+		for _, k := range e.keysOf(n, slowMinSamples) {
+			e.ask(t, k) // every node has a latency history of fast answers
+		}
+	}
+	slow := 0
+	for _, n := range p.nodes[:2] {
+		for asked := 0; asked < 2; slow++ {
+			key := fmt.Sprintf("slow-%d.test|block", slow)
+			if p.order(key, nil)[0] != n {
+				continue
+			}
+			for _, s := range e.nodes {
+				s.setNameDelay(nameOf(key), 150*time.Millisecond)
+			}
+			e.ask(t, key)
+			asked++
+		}
+	}
+	p.checks.Wait()
+	for _, n := range p.nodes {
+		if !n.healthy.Load() {
+			t.Errorf("node %s ejected after slow names (latency EWMA %v)", n.addr, time.Duration(n.ewma.Load()))
+		}
+	}
+	if got := p.Healthy(); got != 3 {
+		t.Errorf("Healthy() = %d, want 3", got)
 	}
 }

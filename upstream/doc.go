@@ -29,9 +29,12 @@
 //   - Local errors, from before anything was sent (no file descriptors left, bind errors), are
 //     nobody's: they never count against a node.
 //
-// A node whose counted failures reach Config.EjectErrorRate of at least 10 recent outcomes (30 s), or
-// whose latency EWMA is Config.SlowFactor times the others' median, is ejected: a new routing
-// snapshot puts it last in every order, so exactly its keys move. Active checks of the known-good
+// A node whose counted failures reach Config.EjectErrorRate of at least 10 recent outcomes (30 s) is
+// ejected. So is a slow one, but live latency is the names' as much as the node's (a name whose
+// authoritative servers are slow is slow everywhere): a latency EWMA over Config.SlowFactor times the
+// others' median starts a check of the known-good name, and only a slow check ejects; a fast one
+// restarts the EWMA from the check's latency. Ejection builds a new routing snapshot that puts the
+// node last in every order, so exactly its keys move. Active checks of the known-good
 // name bring it back after three good ones in a row. The last healthy node is never ejected.
 //
 // # One name's failure stays one name's cost

@@ -175,6 +175,15 @@ func (n *node) recordLatency(d time.Duration) {
 	n.addEWMA(d)
 }
 
+// restartLatency restarts the EWMA from d, the latency of a good check of the known-good name, when
+// the live latencies behind it were their names' (see Pool.check); the hedging p95 is kept.
+func (n *node) restartLatency(d time.Duration) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.nEWMA = 0
+	n.addEWMA(d)
+}
+
 // recordLowerBound notes an attempt abandoned after d because another node answered first: the node's
 // latency is at least d, which raises the EWMA when it is above it and says nothing otherwise.
 func (n *node) recordLowerBound(d time.Duration) {

@@ -188,7 +188,7 @@ func (p *Pool) observe(ctx context.Context, q *dns.Msg, n *node, err error, d ti
 	case resultOK:
 		p.m.attempt(n.addr, result, d)
 		n.recordSuccess(p.cfg.Now(), d)
-		p.maybeEjectSlow(n)
+		p.maybeCheckSlow(n)
 	case resultCancelled:
 		p.m.queries.WithLabelValues(n.addr, result).Inc()
 		n.recordLowerBound(d)

@@ -33,6 +33,7 @@ type testNode struct {
 	def     behavior
 	byName  map[string]behavior // lower-case FQDN -> behaviour, over def
 	delay   time.Duration
+	delays  map[string]time.Duration // lower-case FQDN -> delay, over delay
 	ports   map[string]int // client address -> queries
 	names   map[string]int // lower-case FQDN -> queries
 	arrived chan string    // when set, gets every query's name as it arrives
@@ -51,7 +52,7 @@ func startNodes(t testing.TB, count int) []*testNode {
 
 func startNode(t testing.TB) *testNode {
 	t.Helper()
-	n := &testNode{t: t, byName: map[string]behavior{}, ports: map[string]int{}, names: map[string]int{}}
+	n := &testNode{t: t, byName: map[string]behavior{}, delays: map[string]time.Duration{}, ports: map[string]int{}, names: map[string]int{}}
 	var pc net.PacketConn
 	var ln net.Listener
 	for range 20 { // the TCP port may be taken; try another
@@ -112,6 +113,14 @@ func (n *testNode) setDelay(d time.Duration) {
 	n.delay = d
 }
 
+// setNameDelay makes the node answer name after d, whatever its default delay: a name whose
+// authoritative servers are slow.
+func (n *testNode) setNameDelay(name string, d time.Duration) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.delays[dns.CanonicalName(name)] = d
+}
+
 // asked returns how many queries for name the node got.
 func (n *testNode) asked(name string) int {
 	n.mu.Lock()
@@ -139,6 +148,9 @@ func (n *testNode) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 		b = n.def
 	}
 	delay, arrived := n.delay, n.arrived
+	if d, ok := n.delays[name]; ok {
+		delay = d
+	}
 	n.mu.Unlock()
 	if arrived != nil {
 		arrived <- name
