@@ -429,3 +429,40 @@ func TestPoolSlowNamesDoNotEjectNodes(t *testing.T) {
 		t.Errorf("Healthy() = %d, want 3", got)
 	}
 }
+
+// TestPoolUnreadableRepliesAreTheNames: a reply that arrives but cannot be read (here: a node that
+// ignores the query's EDNS size, so the datagram is cut to it) came from a reachable node; like a
+// reply that does not match, it is the name's problem. A client asking such names ejects no node,
+// and each name costs at most two queries.
+func TestPoolUnreadableRepliesAreTheNames(t *testing.T) {
+	t.Parallel()
+	e := newPoolEnv(t, 3, nil)
+	p := e.pool
+	for i := range ejectMinAttempts + 2 {
+		name := fmt.Sprintf("big-%d.test", i)
+		for _, s := range e.nodes {
+			s.setName(name, oversize)
+		}
+		_, err := e.exchange(name + "|block")
+		if !errors.Is(err, ErrNameFailed) {
+			t.Errorf("%s: err = %v, want ErrNameFailed", name, err)
+		}
+		asked := 0
+		for _, s := range e.nodes {
+			asked += s.asked(name)
+		}
+		if asked > 2 {
+			t.Errorf("%s cost %d upstream queries, want at most 2", name, asked)
+		}
+	}
+	p.checks.Wait()
+	p.checkOnce(context.Background()) // the suspect nodes are checked, and pass
+	for _, n := range p.nodes {
+		if !n.healthy.Load() {
+			t.Errorf("node %s ejected by unreadable replies", n.addr)
+		}
+	}
+	if got := p.Healthy(); got != 3 {
+		t.Errorf("Healthy() = %d, want 3", got)
+	}
+}

@@ -127,5 +127,11 @@ func exchangeOn(ctx context.Context, c *dns.Client, m *dns.Msg, conn *dns.Conn, 
 		// The socket's deadline (the context's) passed a moment before the context noticed.
 		return nil, false, fmt.Errorf("exchanging with %s: %w: %w", addr, context.DeadlineExceeded, err)
 	}
+	if err != nil && (reply != nil || errors.Is(err, dns.ErrShortRead)) && !errors.Is(err, dns.ErrId) {
+		// A reply came but cannot be read (miekg/dns returns the message it could not unpack): the
+		// node is reachable, and what it sent for this name is the name's problem, as a reply that
+		// does not match is.
+		return nil, false, fmt.Errorf("%w: unreadable reply from %s: %w", errBadReply, addr, err)
+	}
 	return reply, err == nil && stopped, err
 }

@@ -17,7 +17,8 @@
 // node its place in the ring; otherwise ten requests for names that time out or SERVFAIL take healthy
 // nodes out one after the other. The rules (node.go, check.go):
 //
-//   - SERVFAIL, REFUSED and replies that do not match the query are the name's problem. They never
+//   - SERVFAIL, REFUSED and replies that do not match the query or cannot be read (a node ignoring
+//     the EDNS size sends more than the buffer takes) are the name's problem. They never
 //     count against the node; they only make it suspect, so the next round of active checks asks it
 //     a known-good name (Config.CheckName).
 //   - A timeout is the name's problem too, until the node has timed out on CheckTimeoutNames distinct

@@ -20,6 +20,7 @@ const (
 	refused                  // REFUSED
 	silent                   // no reply at all
 	truncate                 // TC over UDP, the answer over TCP
+	oversize                 // 200 addresses, over UDP too: far more than the query's EDNS size allows
 )
 
 // testNode is a scripted recursive server on 127.0.0.1, UDP and TCP on one port, that counts what it
@@ -34,9 +35,9 @@ type testNode struct {
 	byName  map[string]behavior // lower-case FQDN -> behaviour, over def
 	delay   time.Duration
 	delays  map[string]time.Duration // lower-case FQDN -> delay, over delay
-	ports   map[string]int // client address -> queries
-	names   map[string]int // lower-case FQDN -> queries
-	arrived chan string    // when set, gets every query's name as it arrives
+	ports   map[string]int           // client address -> queries
+	names   map[string]int           // lower-case FQDN -> queries
+	arrived chan string              // when set, gets every query's name as it arrives
 	queries atomic.Int64
 }
 
@@ -174,6 +175,12 @@ func (n *testNode) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 			break
 		}
 		fallthrough
+	case oversize:
+		for i := range 200 {
+			m.Answer = append(m.Answer, &dns.A{
+				Hdr: dns.RR_Header{Name: r.Question[0].Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60},
+				A:   net.IPv4(192, 0, 2, byte(i))})
+		}
 	default:
 		if r.Question[0].Qtype == dns.TypeA {
 			m.Answer = append(m.Answer, &dns.A{
