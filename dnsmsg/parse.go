@@ -32,8 +32,9 @@ type Reply struct {
 	Scope int
 }
 
-// Parse flattens reply for the question (qname, qtype): it follows the CNAME chain from qname inside
-// the answer section and keeps the qtype addresses at its end.
+// Parse flattens reply for the question (qname, qtype, class IN): it follows the CNAME chain from
+// qname inside the answer section and keeps the qtype addresses at its end. Records of another class
+// are no part of the answer and are skipped.
 //
 // The chain is followed deterministically: when one owner has several CNAMEs (which RFC 2181 §10.1
 // forbids, but upstreams send), the first in the answer section wins; the chain ends at the first
@@ -56,7 +57,7 @@ func Parse(reply *dns.Msg, qname string, qtype uint16, defaultNegTTL uint32) Rep
 		next := ""
 		for _, rr := range reply.Answer {
 			h := rr.Header()
-			if !equalNames(h.Name, name) {
+			if h.Class != dns.ClassINET || !equalNames(h.Name, name) {
 				continue
 			}
 			switch v := rr.(type) {

@@ -55,6 +55,10 @@ func TestParse(t *testing.T) {
 			[]string{"shop.test. 30 IN SOA ns.shop.test. host.shop.test. 1 3600 600 86400 60"}, nil, 30, true},
 		{"no SOA uses default", dns.TypeA, dns.RcodeNameError, nil, nil, nil, 77, true},
 		{"dangling CNAME", dns.TypeA, 0, []string{"a.test. 20 IN CNAME gone.test."}, []string{soa}, nil, 20, true},
+		{"records of another class ignored", dns.TypeA, 0, []string{"a.test. 10 CH A 6.6.6.6", "a.test. 60 IN A 1.2.3.4"}, nil,
+			[]string{"1.2.3.4"}, 60, false},
+		{"CNAME of another class not followed", dns.TypeA, 0, []string{"a.test. 10 CH CNAME b.test.", "b.test. 60 IN A 2.2.2.2"},
+			[]string{soa}, nil, 60, true},
 		{"CNAME loop ends", dns.TypeA, 0, []string{"a.test. 20 IN CNAME b.test.", "b.test. 20 IN CNAME a.test."}, nil, nil, 20, true},
 	}
 	for _, tt := range tests {
