@@ -466,3 +466,58 @@ func TestPoolUnreadableRepliesAreTheNames(t *testing.T) {
 		t.Errorf("Healthy() = %d, want 3", got)
 	}
 }
+
+// TestPoolHostileMixEjectsNothing: a client mixing every kind of bad name — silent everywhere or on
+// one node only, slow everywhere, SERVFAIL, REFUSED, answered for another question, unreadable —
+// with a few ordinary names, for well over the outcomes an error rate needs, gets no node ejected
+// or marked down, and each name costs at most two upstream queries.
+func TestPoolHostileMixEjectsNothing(t *testing.T) {
+	t.Parallel()
+	e := newPoolEnv(t, 3, func(c *Config) { c.AttemptTimeout = 300 * time.Millisecond })
+	p := e.pool
+	for i := range ejectMinAttempts {
+		e.ask(t, fmt.Sprintf("warm-%d.test|block", i))
+	}
+	kinds := []behavior{silent, servfail, refused, mismatch, oversize}
+	for i := range 5 * ejectMinAttempts {
+		if i%5 == 0 {
+			e.ask(t, fmt.Sprintf("good-%d.test|block", i))
+		}
+		name := fmt.Sprintf("bad-%d.test", i)
+		key := name + "|block"
+		switch k := i % 7; k {
+		case 5: // silent on its first node only: answered by the next
+			e.server(p.order(key, nil)[0]).setName(name, silent)
+		case 6: // slow on every node
+			for _, s := range e.nodes {
+				s.setNameDelay(name, 200*time.Millisecond)
+			}
+		default:
+			for _, s := range e.nodes {
+				s.setName(name, kinds[k])
+			}
+		}
+		_, _ = e.exchange(key)
+		asked := 0
+		for _, s := range e.nodes {
+			asked += s.asked(name)
+		}
+		if asked > 2 {
+			t.Errorf("%s (kind %d) cost %d upstream queries, want at most 2", name, i%7, asked)
+		}
+		p.checks.Wait()
+		if i%4 == 3 {
+			p.checkOnce(context.Background())
+		}
+	}
+	for _, n := range p.nodes {
+		if !n.healthy.Load() || n.down.Load() {
+			t.Errorf("node %s: healthy %v down %v after a hostile mix", n.addr, n.healthy.Load(), n.down.Load())
+		}
+		for _, reason := range []string{reasonErrors, reasonSlow} {
+			if got := e.counter(t, p.m.ejections, n.addr, reason); got != 0 {
+				t.Errorf("node %s: ejections{%s} = %d", n.addr, reason, got)
+			}
+		}
+	}
+}

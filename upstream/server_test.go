@@ -21,6 +21,7 @@ const (
 	silent                   // no reply at all
 	truncate                 // TC over UDP, the answer over TCP
 	oversize                 // 200 addresses, over UDP too: far more than the query's EDNS size allows
+	mismatch                 // an answer for another question
 )
 
 // testNode is a scripted recursive server on 127.0.0.1, UDP and TCP on one port, that counts what it
@@ -175,6 +176,8 @@ func (n *testNode) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 			break
 		}
 		fallthrough
+	case mismatch:
+		m.Question[0].Name = "other." + r.Question[0].Name
 	case oversize:
 		for i := range 200 {
 			m.Answer = append(m.Answer, &dns.A{
