@@ -19,16 +19,33 @@ func SourceBits(addr netip.Addr) int {
 }
 
 // Source is the ECS source prefix to send for a client: its /24 (IPv4) or /56 (IPv6), or an invalid
-// prefix when no ECS may be sent because the address is [Special]. An IPv4-mapped IPv6 address is an
-// IPv4 client and gets its IPv4 /24. A client without a source is answered like a client without a
-// location (RFC 7871 §11: such addresses say nothing about where the client is and must not leave us).
+// prefix when no ECS may be sent because the address is [Special]. An IPv4-mapped or NAT64 address
+// is an IPv4 client ([Unwrap]) and gets its IPv4 /24. A client without a source is answered like a
+// client without a location (RFC 7871 §11: such addresses say nothing about where the client is and
+// must not leave us).
 func Source(client netip.Addr) netip.Prefix {
-	client = client.Unmap()
+	client = Unwrap(client)
 	if Special(client) {
 		return netip.Prefix{}
 	}
 	p, _ := client.Prefix(SourceBits(client))
 	return p
+}
+
+// Unwrap returns the IPv4 client an address stands for when it is IPv4-mapped (::ffff:0:0/96) or
+// NAT64 with the well-known prefix (64:ff9b::/96, RFC 6052): a translator put the client's IPv4
+// address in its last 32 bits, and that address, not the shared /96, says where the client is.
+// Any other address is returned as is.
+func Unwrap(addr netip.Addr) netip.Addr {
+	addr = addr.Unmap()
+	if !addr.Is6() {
+		return addr
+	}
+	a := addr.As16()
+	if a[0] == 0x00 && a[1] == 0x64 && a[2] == 0xff && a[3] == 0x9b && zero(a[4:12]) {
+		return netip.AddrFrom4([4]byte(a[12:16]))
+	}
+	return addr
 }
 
 // Special reports whether addr is a special-purpose address that never produces ECS (RFC 7871 §11,
@@ -55,10 +72,10 @@ func Source(client netip.Addr) netip.Prefix {
 //   - in 2001:db8::/32 or 3fff::/20, documentation (RFC 3849, RFC 9637);
 //   - in 2002::/16, 6to4 (RFC 3056), when the IPv4 address in bits 16–47 is special.
 //
-// A 6to4 or NAT64 address that embeds a public IPv4 is treated as any IPv6 client and gets its /56:
-// one family and one source length whatever the client, so the resolver's keys and scopes stay
-// per family. That is safe: a NAT64 /96's /56 holds none of the IPv4 bits, and a 6to4 /56 names one
-// 6to4 site, the granularity RFC 7871 §11.1 accepts for every IPv6 client.
+// A 6to4 address that embeds a public IPv4 is treated as any IPv6 client and gets its /56, which
+// names one 6to4 site, the granularity RFC 7871 §11.1 accepts for every IPv6 client. A NAT64 address
+// that embeds a public IPv4 stands for that IPv4 client ([Unwrap]): its /56 would be the same for
+// every client behind every translator.
 func Special(addr netip.Addr) bool {
 	switch {
 	case !addr.IsValid():

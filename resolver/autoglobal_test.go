@@ -318,3 +318,24 @@ func TestFailureRememberedAgainAfterItExpires(t *testing.T) {
 		clk.Advance(6 * time.Second) // past ttl.servfail
 	}
 }
+
+func TestNAT64ClientIsItsIPv4Client(t *testing.T) {
+	t.Parallel()
+	f := &scriptedDNS{}
+	var got netip.Prefix
+	f.set(func(src netip.Prefix) (netip.Addr, uint8, int) {
+		got = src
+		return netip.MustParseAddr("10.0.0.7"), 24, 0
+	})
+	r, c, _ := newScripted(t, f, Rule{Tier: cache.TierSubnet})
+	a, err := ask(t, r, c, "64:ff9b::1.6.1.1")
+	f.mu.Lock() // the handler runs under f.mu
+	sent := got
+	f.mu.Unlock()
+	if err != nil || sent != netip.MustParsePrefix("1.6.1.0/24") || a.Scope != "1.6.1.0/24" {
+		t.Errorf("NAT64 client: ECS %v, answer %+v %v; want the IPv4 client's /24 as ECS and key", sent, a, err)
+	}
+	if b, _ := ask(t, r, c, "1.6.1.200"); b.Source != "hit" {
+		t.Errorf("the IPv4 client of the same /24 after its NAT64 twin: %+v, want a hit", b)
+	}
+}

@@ -3,6 +3,7 @@ package resolver
 import (
 	"context"
 	"errors"
+	"github.com/httpdns/httpdns/dnsmsg"
 	"net/netip"
 	"time"
 
@@ -74,7 +75,7 @@ func (r *Resolver) Resolve(ctx context.Context, q Query) (Answer, error) {
 // a global name serves every client the same. A client whose address must not be sent upstream as
 // ECS (docs/design.md §6.1) is answered as a client without a location.
 func (r *Resolver) classify(name string, qtype uint16, client netip.Addr) request {
-	client = client.Unmap()
+	client = dnsmsg.Unwrap(client) // IPv4-mapped and NAT64 addresses stand for IPv4 clients
 	req := request{name: name, qtype: qtype, client: client, rule: r.cfg.Policy.Lookup(name), names: r.names}
 	if req.rule.Tier == cache.TierGlobal {
 		return req
