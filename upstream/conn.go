@@ -69,6 +69,9 @@ func (u *udpSockets) Exchange(ctx context.Context, m *dns.Msg, addr string) (*dn
 	}
 	select {
 	case u.idle[addr] <- conn:
+		if u.closed.Load() {
+			u.close() // close ran between the check above and the put: it may have missed conn
+		}
 	default:
 		_ = conn.Close()
 	}
