@@ -29,6 +29,9 @@ type Answer struct {
 	Qtype uint16
 	// IPs are the final addresses after following CNAMEs; empty for NXDOMAIN and NODATA.
 	IPs []netip.Addr
+	// Rcode is the DNS rcode of the cached reply: 0 (NOERROR; NODATA when IPs is empty) or 3
+	// (NXDOMAIN), which the DNS-message doors (RFC 8484, JSON) report as the client's rcode.
+	Rcode int
 	// TTL is the remaining lifetime in seconds, clamped to the configured bounds.
 	TTL uint32
 	// OriginTTL is the TTL the upstream gave (the smallest along a CNAME chain), clamped.

@@ -95,6 +95,7 @@ func (r *Resolver) answer(req *request, key cache.Key, e cache.Entry, ttl uint32
 		Name:      req.name,
 		Qtype:     req.qtype,
 		IPs:       e.IPs,
+		Rcode:     e.Rcode,
 		TTL:       ttl,
 		OriginTTL: e.TTL,
 		Tier:      key.Tier.String(),
