@@ -68,6 +68,9 @@ type Config struct {
 	Registerer prometheus.Registerer
 	// Gatherer is served on the admin handler's /metrics; nil: /metrics answers 404 NotFound.
 	Gatherer prometheus.Gatherer
+	// DNSPod finds the DNSPod accounts of the encrypted and token modes of /d?dn=; nil: only the
+	// plain mode is served.
+	DNSPod DNSPodAccounts
 	// ReadyChecks are what /readyz requires, checked in order on every call; none: /readyz answers
 	// 200 as /healthz does.
 	ReadyChecks []ReadyCheck
@@ -86,6 +89,7 @@ type API struct {
 	timeout    time.Duration
 	gatherer   prometheus.Gatherer
 	ready      []ReadyCheck
+	dnspod     DNSPodAccounts
 	log        *slog.Logger
 	metrics    *metrics
 
@@ -117,6 +121,7 @@ func New(cfg Config) (*API, error) {
 		timeout:    cmp.Or(cfg.Timeout, DefaultTimeout),
 		gatherer:   cfg.Gatherer,
 		ready:      cfg.ReadyChecks,
+		dnspod:     cfg.DNSPod,
 		log:        cfg.Logger,
 		metrics:    m,
 		ctJSON:     []string{"application/json"},
@@ -173,7 +178,8 @@ func (a *API) Admin() http.Handler { return a.admin }
 
 func (a *API) publicMux() *http.ServeMux {
 	mux := http.NewServeMux()
-	mux.Handle("/d", a.route(epD, false, a.handleD, http.MethodGet, http.MethodHead))
+	mux.Handle("/d", a.dispatchD())
+	mux.Handle("/conf", a.route(epDNSPodConf, false, a.handleDNSPodConf, http.MethodGet, http.MethodHead))
 	mux.Handle("/resolve", a.route(epResolve, false, a.handleResolve, http.MethodGet, http.MethodHead))
 	mux.Handle("/healthz", a.route(epHealthz, false, a.handleHealthz, http.MethodGet, http.MethodHead))
 	mux.Handle("/readyz", a.route(epReadyz, false, a.handleReadyz, http.MethodGet, http.MethodHead))
