@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/netip"
 	"sync"
@@ -62,6 +63,21 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 	// BatchLimit is the most hosts one /resolve request may name; default 10.
 	BatchLimit int
+	// ClientQPS is the requests a second each client address (IPv6: each /64) may send to the public
+	// handler, /healthz and /readyz aside; past it they get 429 TooManyRequests with Retry-After.
+	// The client is the sender (the peer, or a trusted proxy's X-Forwarded-For client), never ip=.
+	// Default 0: no limit.
+	ClientQPS float64
+	// ClientBurst is how many requests a client may send at once above ClientQPS; default 0: one
+	// second's worth (ClientQPS rounded up, at least 1).
+	ClientBurst int
+	// RateLimitClients bounds the client addresses the rate limit remembers; default 262144.
+	RateLimitClients int
+	// IPParam is who may choose the client a request is answered for (ip= and the doors'
+	// equivalents): IPParamAny (the default, also for ""), IPParamTrusted or IPParamOff.
+	IPParam IPParam
+	// Now is the service's clock (the rate limit's, the signatures' expiry); nil: time.Now.
+	Now func() time.Time
 	// Timeout is the deadline of one request's resolution; default 3s.
 	Timeout time.Duration
 	// Registerer receives the HTTP metrics; nil: no metrics are registered.
@@ -93,6 +109,12 @@ type API struct {
 	log        *slog.Logger
 	metrics    *metrics
 
+	limiter      *limiter // nil: no rate limit
+	ipParam      IPParam
+	now          func() time.Time
+	refuse       http.Handler // answers a request over its rate
+	limitMetrics *limitMetrics
+
 	bufs   sync.Pool // *[]byte response buffers
 	ctJSON []string  // the Content-Type header value, shared by every JSON response
 	ctText []string
@@ -109,6 +131,11 @@ func New(cfg Config) (*API, error) {
 		return nil, fmt.Errorf("configuring api: %w", errors.Join(errs...))
 	}
 	m, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("configuring api: %w", err)
+	}
+	lim := newLimiter(cfg.ClientQPS, cfg.ClientBurst, cmp.Or(cfg.RateLimitClients, DefaultRateLimitClients))
+	lm, err := newLimitMetrics(cfg.Registerer, lim)
 	if err != nil {
 		return nil, fmt.Errorf("configuring api: %w", err)
 	}
@@ -135,7 +162,12 @@ func New(cfg Config) (*API, error) {
 		a.tokenHash = &sum
 	}
 	a.bufs.New = func() any { b := make([]byte, 0, 512); return &b }
-	a.public = a.guard(a.publicMux())
+	a.limiter, a.ipParam, a.limitMetrics, a.now = lim, cmp.Or(cfg.IPParam, IPParamAny), lm, cfg.Now
+	if a.now == nil {
+		a.now = time.Now
+	}
+	a.refuse = a.route(epOther, false, a.refuseLimited)
+	a.public = a.guard(a.limit(a.publicMux()))
 	a.admin = a.guard(a.adminMux())
 	return a, nil
 }
@@ -148,6 +180,15 @@ func (cfg Config) check() ([]netip.Prefix, []error) {
 	}
 	if cfg.BatchLimit < 0 {
 		errs = append(errs, fmt.Errorf("BatchLimit %d is negative", cfg.BatchLimit))
+	}
+	if cfg.ClientQPS < 0 || math.IsNaN(cfg.ClientQPS) || math.IsInf(cfg.ClientQPS, 0) {
+		errs = append(errs, fmt.Errorf("ClientQPS %v is not a finite number >= 0", cfg.ClientQPS))
+	}
+	if cfg.ClientBurst < 0 || cfg.RateLimitClients < 0 {
+		errs = append(errs, fmt.Errorf("ClientBurst %d and RateLimitClients %d must not be negative", cfg.ClientBurst, cfg.RateLimitClients))
+	}
+	if cfg.IPParam != "" && !cfg.IPParam.valid() {
+		errs = append(errs, fmt.Errorf("IPParam %q is not any, trusted or off", cfg.IPParam))
 	}
 	if cfg.Timeout < 0 {
 		errs = append(errs, fmt.Errorf("Timeout %v is negative", cfg.Timeout))

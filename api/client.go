@@ -6,33 +6,79 @@ import (
 	"strings"
 )
 
+// IPParam is who may choose the client a request is answered for, instead of the sender: the
+// ip= of /d and /resolve and every door's equivalent (Alibaba's ip= and cip=, DNSPod's ip=, Google's
+// edns_client_subnet, the ECS option of an RFC 8484 query).
+type IPParam string
+
+// The IPParam values.
+const (
+	// IPParamAny lets every client choose (the default): server-side callers pass their users'
+	// addresses, as Alibaba's and DNSPod's services allow.
+	IPParamAny IPParam = "any"
+	// IPParamTrusted lets only requests whose connection comes from a trusted proxy choose. Others'
+	// choice is ignored, not refused: they are answered for their own address (client_ip says which),
+	// as an SDK that always sends its device's address expects, and a well-formed request never
+	// fails for it.
+	IPParamTrusted IPParam = "trusted"
+	// IPParamOff lets nobody choose: every request is answered for its sender.
+	IPParamOff IPParam = "off"
+)
+
+// valid reports whether p is one of the three values.
+func (p IPParam) valid() bool {
+	return p == IPParamAny || p == IPParamTrusted || p == IPParamOff
+}
+
+// mayChoose reports whether r may choose the client it is answered for (Config.IPParam). Every
+// door asks it before it uses an address the request names.
+func (a *API) mayChoose(r *http.Request) bool {
+	switch a.ipParam {
+	case IPParamAny:
+		return true
+	case IPParamTrusted:
+		return len(a.trusted) > 0 && a.isTrusted(peerAddr(r.RemoteAddr))
+	}
+	return false
+}
+
 // clientAddr is the end user's address a request is answered for:
 //
-//  1. ip=, when given and not empty: server-side callers pass their user's address. It must be an
-//     IPv4 or IPv6 address without zone; IPv4-mapped IPv6 is unmapped.
-//  2. Otherwise the connection's peer; if the peer is one of the trusted proxies and the request
-//     carries X-Forwarded-For, the rightmost address in it that is not itself a trusted proxy (see
-//     forwardedFor).
-//
-// A peer address that can't be parsed (a Unix socket) gives the zero Addr: client_ip is then "".
+//  1. ip=, when given and not empty, and the request may choose (mayChoose): server-side callers
+//     pass their user's address. It must be an IPv4 or IPv6 address without zone; IPv4-mapped IPv6
+//     is unmapped. A request that may not choose has its ip= ignored (and counted), not checked.
+//  2. Otherwise the sender (see sender).
 func (a *API) clientAddr(r *http.Request, ip param) (netip.Addr, error) {
 	if ip.val != "" || ip.bad {
+		if !a.mayChoose(r) {
+			a.limitMetrics.ipIgnored.Inc()
+			return a.sender(r), nil
+		}
 		addr, err := netip.ParseAddr(ip.val)
 		if ip.bad || err != nil || addr.Zone() != "" {
 			return netip.Addr{}, errInvalidIP(ip.val)
 		}
 		return addr.Unmap(), nil
 	}
+	return a.sender(r), nil
+}
+
+// sender is the address a request comes from, whatever it asks: the connection's peer; if the peer
+// is one of the trusted proxies and the request carries X-Forwarded-For, the rightmost address in
+// it that is not itself a trusted proxy (see forwardedFor). The rate limit counts requests by it.
+//
+// A peer address that can't be parsed (a Unix socket) gives the zero Addr: client_ip is then "".
+func (a *API) sender(r *http.Request) netip.Addr {
 	peer := peerAddr(r.RemoteAddr)
 	if len(a.trusted) == 0 || !a.isTrusted(peer) {
-		return peer, nil
+		return peer
 	}
 	if xff := r.Header["X-Forwarded-For"]; len(xff) > 0 {
 		if addr, ok := a.forwardedFor(xff); ok {
-			return addr, nil
+			return addr
 		}
 	}
-	return peer, nil
+	return peer
 }
 
 // forwardedFor walks X-Forwarded-For from the right (the entry the nearest proxy appended) to the left,

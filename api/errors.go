@@ -26,6 +26,9 @@ const (
 	CodeTooManyHosts = "TooManyHosts"
 	// CodeMethodNotAllowed (405): the endpoint doesn't take this method; the Allow header lists those it does.
 	CodeMethodNotAllowed = "MethodNotAllowed"
+	// CodeTooManyRequests (429): the client sent more than limits.client_qps; Retry-After says when
+	// to try again.
+	CodeTooManyRequests = "TooManyRequests"
 	// CodeNotFound (404): no such endpoint.
 	CodeNotFound = "NotFound"
 	// CodeUnauthorized (401): the bearer token of /admin/* is missing or wrong.
