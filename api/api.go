@@ -92,6 +92,12 @@ type Config struct {
 	ReadyChecks []ReadyCheck
 	// Logger receives internal errors and recovered panics; nil: discard.
 	Logger *slog.Logger
+	// Accounts are the accounts of the provider doors (/{id}/d, ...); validated whole by
+	// CheckAccounts. Default none: those doors answer 403 InvalidAccount.
+	Accounts []Account
+	// ServiceIPs are the addresses /{id}/ss advertises, each "addr" or "addr:port" ("[v6]:port");
+	// default none: the address the client reached us at (its Host header).
+	ServiceIPs []string
 }
 
 // API serves the public and the admin HTTP interfaces. It is safe for concurrent use.
@@ -108,6 +114,9 @@ type API struct {
 	dnspod     DNSPodAccounts
 	log        *slog.Logger
 	metrics    *metrics
+	accounts   *accounts
+
+	serviceIPs4, serviceIPs6 []string
 
 	limiter      *limiter // nil: no rate limit
 	ipParam      IPParam
@@ -154,6 +163,8 @@ func New(cfg Config) (*API, error) {
 		ctJSON:     []string{"application/json"},
 		ctText:     []string{"text/plain; charset=utf-8"},
 	}
+	a.accounts = newAccounts(cfg.Accounts, m.accounts)
+	a.serviceIPs4, a.serviceIPs6 = splitServiceIPs(cfg.ServiceIPs)
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}
@@ -198,6 +209,9 @@ func (cfg Config) check() ([]netip.Prefix, []error) {
 			errs = append(errs, fmt.Errorf("ReadyChecks[%d]: a check needs a Name and a Check", i))
 		}
 	}
+	if err := CheckAccounts(cfg.Accounts); err != nil {
+		errs = append(errs, fmt.Errorf("Accounts: %w", err))
+	}
 	trusted := make([]netip.Prefix, 0, len(cfg.TrustedProxies))
 	for _, p := range cfg.TrustedProxies {
 		if !p.IsValid() {
@@ -224,6 +238,7 @@ func (a *API) publicMux() *http.ServeMux {
 	mux.Handle("/resolve", a.route(epResolve, false, a.handleResolve, http.MethodGet, http.MethodHead))
 	mux.Handle("/healthz", a.route(epHealthz, false, a.handleHealthz, http.MethodGet, http.MethodHead))
 	mux.Handle("/readyz", a.route(epReadyz, false, a.handleReadyz, http.MethodGet, http.MethodHead))
+	mux.Handle("/{account}/{op}", a.aliV1Mux()) // Alibaba v1: alibaba_v1.go
 	mux.Handle("/", a.route(epOther, false, a.handleNotFound))
 	return mux
 }

@@ -29,10 +29,12 @@ const (
 //	httpdns_http_requests_total{endpoint,code}          requests answered, code = HTTP status
 //	httpdns_http_request_duration_seconds{endpoint}     time to answer, histogram
 //	httpdns_http_errors_total{code}                     error answers and failed batch elements, code = error code
+//	httpdns_account_requests_total{account}             requests of the account doors, by account id ("unknown" for ids no account has)
 type metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	errors   *prometheus.CounterVec
+	accounts *prometheus.CounterVec
 }
 
 // durationBuckets span a cache hit answered in tens of microseconds to a resolution that hits the
@@ -59,13 +61,17 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "httpdns_http_errors_total",
 			Help: "Error answers and failed /resolve elements, by error code.",
 		}, []string{"code"}),
+		accounts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "httpdns_account_requests_total",
+			Help: "Requests of the provider doors that name an account, by account id (\"unknown\" for an id no account has).",
+		}, []string{"account"}),
 	}
 	if reg == nil {
 		return m, nil
 	}
 	// All or nothing: a half-registered set would make the next attempt fail too.
 	var done []prometheus.Collector
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.errors} {
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.errors, m.accounts} {
 		if err := reg.Register(c); err != nil {
 			for _, d := range done {
 				reg.Unregister(d)
