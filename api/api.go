@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/netip"
 	"sync"
@@ -62,6 +63,19 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 	// BatchLimit is the most hosts one /resolve request may name; default 10.
 	BatchLimit int
+	// ClientQPS is the requests a second each client address (IPv6: each /64) may send to the public
+	// handler, /healthz and /readyz aside; past it they get 429 TooManyRequests with Retry-After.
+	// The client is the sender (the peer, or a trusted proxy's X-Forwarded-For client), never ip=.
+	// Default 0: no limit.
+	ClientQPS float64
+	// ClientBurst is how many requests a client may send at once above ClientQPS; default 0: one
+	// second's worth (ClientQPS rounded up, at least 1).
+	ClientBurst int
+	// RateLimitClients bounds the client addresses the rate limit remembers; default 262144.
+	RateLimitClients int
+	// IPParam is who may choose the client a request is answered for (ip= and the doors'
+	// equivalents): IPParamAny (the default, also for ""), IPParamTrusted or IPParamOff.
+	IPParam IPParam
 	// Now is the service's clock (the rate limit's, the signatures' expiry); nil: time.Now.
 	Now func() time.Time
 	// Timeout is the deadline of one request's resolution; default 3s.
@@ -102,9 +116,14 @@ type API struct {
 	metrics    *metrics
 	forwarder  Forwarder // nil: the DNS-message doors answer types other than A/AAAA SERVFAIL
 	accounts   *accounts
-	now        func() time.Time
 
 	serviceIPs4, serviceIPs6 []string
+
+	limiter      *limiter // nil: no rate limit
+	ipParam      IPParam
+	now          func() time.Time
+	refuse       http.Handler // answers a request over its rate
+	limitMetrics *limitMetrics
 
 	bufs   sync.Pool // *[]byte response buffers
 	ctJSON []string  // the Content-Type header value, shared by every JSON response
@@ -125,6 +144,11 @@ func New(cfg Config) (*API, error) {
 	if err != nil {
 		return nil, fmt.Errorf("configuring api: %w", err)
 	}
+	lim := newLimiter(cfg.ClientQPS, cfg.ClientBurst, cmp.Or(cfg.RateLimitClients, DefaultRateLimitClients))
+	lm, err := newLimitMetrics(cfg.Registerer, lim)
+	if err != nil {
+		return nil, fmt.Errorf("configuring api: %w", err)
+	}
 	a := &API{
 		resolver:   cfg.Resolver,
 		whitelist:  cfg.Whitelist,
@@ -139,13 +163,9 @@ func New(cfg Config) (*API, error) {
 		metrics:    m,
 		ctJSON:     []string{"application/json"},
 		ctText:     []string{"text/plain; charset=utf-8"},
-		now:        cfg.Now,
 	}
 	a.accounts = newAccounts(cfg.Accounts, m.accounts)
 	a.serviceIPs4, a.serviceIPs6 = splitServiceIPs(cfg.ServiceIPs)
-	if a.now == nil {
-		a.now = time.Now
-	}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}
@@ -155,7 +175,12 @@ func New(cfg Config) (*API, error) {
 	}
 	a.forwarder, _ = cfg.Resolver.(Forwarder)
 	a.bufs.New = func() any { b := make([]byte, 0, 512); return &b }
-	a.public = a.guard(a.publicMux())
+	a.limiter, a.ipParam, a.limitMetrics, a.now = lim, cmp.Or(cfg.IPParam, IPParamAny), lm, cfg.Now
+	if a.now == nil {
+		a.now = time.Now
+	}
+	a.refuse = a.route(epOther, false, a.refuseLimited)
+	a.public = a.guard(a.limit(a.publicMux()))
 	a.admin = a.guard(a.adminMux())
 	return a, nil
 }
@@ -168,6 +193,15 @@ func (cfg Config) check() ([]netip.Prefix, []error) {
 	}
 	if cfg.BatchLimit < 0 {
 		errs = append(errs, fmt.Errorf("BatchLimit %d is negative", cfg.BatchLimit))
+	}
+	if cfg.ClientQPS < 0 || math.IsNaN(cfg.ClientQPS) || math.IsInf(cfg.ClientQPS, 0) {
+		errs = append(errs, fmt.Errorf("ClientQPS %v is not a finite number >= 0", cfg.ClientQPS))
+	}
+	if cfg.ClientBurst < 0 || cfg.RateLimitClients < 0 {
+		errs = append(errs, fmt.Errorf("ClientBurst %d and RateLimitClients %d must not be negative", cfg.ClientBurst, cfg.RateLimitClients))
+	}
+	if cfg.IPParam != "" && !cfg.IPParam.valid() {
+		errs = append(errs, fmt.Errorf("IPParam %q is not any, trusted or off", cfg.IPParam))
 	}
 	if cfg.Timeout < 0 {
 		errs = append(errs, fmt.Errorf("Timeout %v is negative", cfg.Timeout))
