@@ -133,8 +133,11 @@ func (s *limitShard) rotate(t int64) {
 	s.prev, s.cur, s.curStart = s.cur, make(map[limitKey]bucket, len(s.cur)), t
 }
 
-// clients is how many buckets the table holds.
+// clients is how many buckets the table holds; 0 for a nil limiter.
 func (l *limiter) clients() int {
+	if l == nil {
+		return 0
+	}
 	n := 0
 	for i := range l.shards {
 		s := &l.shards[i]
@@ -216,7 +219,7 @@ type limitMetrics struct {
 }
 
 // newLimitMetrics builds the collectors and registers them with reg (nil: unregistered); the
-// clients gauge only when l is not nil.
+// clients gauge reads l (nil: 0).
 func newLimitMetrics(reg prometheus.Registerer, l *limiter) (*limitMetrics, error) {
 	m := &limitMetrics{
 		rateLimited: prometheus.NewCounter(prometheus.CounterOpts{
@@ -231,13 +234,10 @@ func newLimitMetrics(reg prometheus.Registerer, l *limiter) (*limitMetrics, erro
 	if reg == nil {
 		return m, nil
 	}
-	cs := []prometheus.Collector{m.rateLimited, m.ipIgnored}
-	if l != nil {
-		cs = append(cs, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "httpdns_http_rate_limit_clients",
-			Help: "Client addresses (IPv6: /64s) the rate limiter holds a bucket for.",
-		}, func() float64 { return float64(l.clients()) }))
-	}
+	cs := []prometheus.Collector{m.rateLimited, m.ipIgnored, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "httpdns_http_rate_limit_clients",
+		Help: "Client addresses (IPv6: /64s) the rate limiter holds a bucket for.",
+	}, func() float64 { return float64(l.clients()) })}
 	var done []prometheus.Collector
 	for _, c := range cs {
 		if err := reg.Register(c); err != nil {

@@ -92,6 +92,9 @@ type Config struct {
 	MaxConns int `yaml:"max_conns"`
 	// Timeouts bound requests, upstream attempts and shutdown.
 	Timeouts TimeoutsConfig `yaml:"timeouts"`
+	// Limits bound what one client may ask of the public listeners, and who may choose the client
+	// a request is answered for.
+	Limits LimitsConfig `yaml:"limits"`
 	// LogLevel is "debug", "info", "warn" or "error". Default "info".
 	LogLevel string `yaml:"log_level"`
 }
@@ -175,6 +178,25 @@ type TimeoutsConfig struct {
 	HealthCheck Duration `yaml:"health_check"`
 }
 
+// LimitsConfig is the per-client rate limit and the ip_param policy (api.Config has the details).
+type LimitsConfig struct {
+	// ClientQPS is the requests a second one client may send to the public listeners (listen and
+	// tls.listen; /healthz and /readyz aside); past it they get 429 with Retry-After. A client is
+	// the connection's address, or a trusted proxy's X-Forwarded-For client, never ip=; IPv6
+	// clients are counted per /64. 0: no limit. Default 0.
+	ClientQPS float64 `yaml:"client_qps"`
+	// ClientBurst is how many requests a client may send at once; 0: one second's worth
+	// (client_qps rounded up). Default 0.
+	ClientBurst int `yaml:"client_burst"`
+	// MaxClients bounds the client addresses the rate limit remembers (about 64 bytes each); a
+	// table filled faster than buckets refill forgets the oldest. Default 262144.
+	MaxClients int `yaml:"max_clients"`
+	// IPParam is who may choose the client a request is answered for (ip=, cip=,
+	// edns_client_subnet, the ECS option): "any", "trusted" (only requests whose connection comes
+	// from trusted_proxies; others' choice is ignored) or "off" (nobody). Default "any".
+	IPParam string `yaml:"ip_param"`
+}
+
 // defaultConfig returns a Config holding every default; the file's keys are decoded over it.
 func defaultConfig() *Config {
 	return &Config{
@@ -211,6 +233,7 @@ func defaultConfig() *Config {
 			Idle:        Duration(2 * time.Minute),
 		},
 		LogLevel: "info",
+		Limits:   LimitsConfig{MaxClients: 1 << 18, IPParam: "any"},
 		// 1024 keeps over a thousand misses a second going even when every upstream attempt runs
 		// into its 800ms timeout, and stays far below the file-descriptor limit (upstream package).
 		UpstreamMaxInflight: 1024,

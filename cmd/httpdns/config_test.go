@@ -71,6 +71,9 @@ func TestParseConfigGood(t *testing.T) {
 		}},
 		{"batch limit bounds", "batch_limit: 100", func(c *Config) { c.BatchLimit = 100 }},
 		{"no connection cap", "max_conns: 0", func(c *Config) { c.MaxConns = 0 }},
+		{"limits", "limits: {client_qps: 2.5, client_burst: 10, max_clients: 1000, ip_param: trusted}", func(c *Config) {
+			c.Limits = LimitsConfig{ClientQPS: 2.5, ClientBurst: 10, MaxClients: 1000, IPParam: "trusted"}
+		}},
 		{"connection timeouts", "timeouts: {read_header: 1s, read: 4s, write: 4s, idle: 30s}", func(c *Config) {
 			c.Timeouts.ReadHeader, c.Timeouts.Read = Duration(time.Second), Duration(4*time.Second)
 			c.Timeouts.Write, c.Timeouts.Idle = Duration(4*time.Second), Duration(30*time.Second)
@@ -136,6 +139,12 @@ func TestParseConfigBad(t *testing.T) {
 		{"geoip.city missing", "!listen: :80\nupstreams: [a:53]\ngeoip: {isp: i}", "geoip.city", "required"},
 		{"geoip.isp missing", "!listen: :80\nupstreams: [a:53]\ngeoip: {city: c}", "geoip.isp", "required"},
 		{"default_tier", "default_tier: fast", "default_tier", `"fast" is not subnet|cityisp|global`},
+		{"client_qps negative", "limits: {client_qps: -1}", "limits.client_qps", "must be a number >= 0"},
+		{"client_qps NaN", "limits: {client_qps: .nan}", "limits.client_qps", "must be a number >= 0"},
+		{"client_burst negative", "limits: {client_qps: 1, client_burst: -1}", "limits.client_burst", "must not be negative"},
+		{"client_burst alone", "limits: {client_burst: 5}", "limits.client_burst", "no effect without limits.client_qps"},
+		{"max_clients 0", "limits: {max_clients: 0}", "limits.max_clients", "at least 1"},
+		{"ip_param", "limits: {ip_param: some}", "limits.ip_param", `"some" is not any|trusted|off`},
 		{"max_bytes too small", "cache: {max_bytes: 1000}", "cache.max_bytes", "must be at least 1MiB"},
 		{"max_bytes negative", "cache: {max_bytes: -5}", "cache.max_bytes", "must be at least 1MiB"},
 		{"max_bytes bad unit", "cache: {max_bytes: 5furlongs}", "cache.max_bytes", `unknown unit "furlongs"`},

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/netip"
 	"strconv"
@@ -81,6 +82,7 @@ func (c *Config) validate() problems {
 		p.add("max_conns", "must not be negative (0: no cap), not %d", c.MaxConns)
 	}
 	p.timeouts(c.Timeouts)
+	p.limits(c.Limits)
 	if !isLogLevel(c.LogLevel) {
 		p.add("log_level", "%q is not debug|info|warn|error", c.LogLevel)
 	}
@@ -202,6 +204,26 @@ func (p *problems) timeouts(t TimeoutsConfig) {
 	}
 	if t.Request > 0 && t.Write > 0 && t.Write <= t.Request {
 		p.add("timeouts.write", "must exceed timeouts.request (%v <= %v)", t.Write, t.Request)
+	}
+}
+
+func (p *problems) limits(l LimitsConfig) {
+	if l.ClientQPS < 0 || math.IsNaN(l.ClientQPS) || math.IsInf(l.ClientQPS, 0) {
+		p.add("limits.client_qps", "must be a number >= 0 (0: no limit), not %v", l.ClientQPS)
+	}
+	switch {
+	case l.ClientBurst < 0:
+		p.add("limits.client_burst", "must not be negative, not %d", l.ClientBurst)
+	case l.ClientBurst > 0 && l.ClientQPS == 0:
+		p.add("limits.client_burst", "has no effect without limits.client_qps")
+	}
+	if l.MaxClients < 1 {
+		p.add("limits.max_clients", "must be at least 1, not %d", l.MaxClients)
+	}
+	switch l.IPParam {
+	case "any", "trusted", "off":
+	default:
+		p.add("limits.ip_param", "%q is not any|trusted|off", l.IPParam)
 	}
 }
 

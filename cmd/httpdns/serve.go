@@ -142,15 +142,19 @@ func newService(cfg *Config, logger *slog.Logger, reg prometheus.Registerer, gat
 		return nil, fmt.Errorf("resolver: %w", err)
 	}
 	s.api, err = api.New(api.Config{
-		Resolver:       s.resolver,
-		Whitelist:      wl,
-		CIDRDB:         s.db,
-		AdminToken:     cfg.AdminToken,
-		TrustedProxies: cfg.TrustedProxyPrefixes,
-		BatchLimit:     cfg.BatchLimit,
-		Timeout:        time.Duration(cfg.Timeouts.Request),
-		Registerer:     reg,
-		Gatherer:       gatherer,
+		Resolver:         s.resolver,
+		Whitelist:        wl,
+		CIDRDB:           s.db,
+		AdminToken:       cfg.AdminToken,
+		TrustedProxies:   cfg.TrustedProxyPrefixes,
+		BatchLimit:       cfg.BatchLimit,
+		ClientQPS:        cfg.Limits.ClientQPS,
+		ClientBurst:      cfg.Limits.ClientBurst,
+		RateLimitClients: cfg.Limits.MaxClients,
+		IPParam:          api.IPParam(cfg.Limits.IPParam),
+		Timeout:          time.Duration(cfg.Timeouts.Request),
+		Registerer:       reg,
+		Gatherer:         gatherer,
 		ReadyChecks: []api.ReadyCheck{
 			{Name: "databases", Check: databasesReady(s.db, cfg.CIDRDB != "")},
 			{Name: "upstreams", Check: s.resolver.Ready},
