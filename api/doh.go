@@ -76,15 +76,21 @@ type dnsResult struct {
 
 // chosenClient is the client a request names itself: the ECS option of an RFC 8484 query or
 // Google's edns_client_subnet=. It is the one place where a DNS-message door takes a client-chosen
-// subnet, so that the ip_param policy can gate it; today every request may choose. A /0 asks for no
-// ECS and gives a /0.
+// subnet; dnsClient has asked the ip_param policy first. A /0 asks for no ECS and gives a /0.
 func (a *API) chosenClient(_ *http.Request, subnet netip.Prefix) (netip.Prefix, error) {
 	return subnet.Masked(), nil
 }
 
 // dnsClient is the client prefix a DNS-message query is answered for: the chosen subnet when it
-// names one, otherwise the connection's client (clientAddr) as a full-length prefix.
+// names one and limits.ip_param lets the request choose (a /0, which only asks for no ECS, always
+// may), otherwise the connection's client (clientAddr) as a full-length prefix. An ignored subnet is
+// counted and dropped from q, so that no ECS option is echoed (RFC 7871 §7.2.1: the answer is not
+// for that subnet).
 func (a *API) dnsClient(r *http.Request, q *dnsQuery) (netip.Prefix, error) {
+	if q.hasECS && q.ecs.Bits() > 0 && !a.mayChoose(r) {
+		a.limitMetrics.ipIgnored.Inc()
+		q.ecs, q.hasECS = netip.Prefix{}, false
+	}
 	if q.hasECS {
 		return a.chosenClient(r, q.ecs)
 	}

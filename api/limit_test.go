@@ -11,7 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/httpdns/httpdns/dnsmsg"
+	"github.com/httpdns/httpdns/resolver"
 )
 
 // fakeClock is a clock tests move by hand.
@@ -320,5 +324,53 @@ func TestLimitConfigErrors(t *testing.T) {
 		if _, err := New(cfg); err == nil {
 			t.Errorf("New(%+v) accepted", cfg)
 		}
+	}
+}
+
+// The DNS-message doors take a client-chosen subnet (the ECS option, edns_client_subnet) only when
+// ip_param lets the request choose; an ignored subnet is not echoed.
+func TestIPParamDNSMessageDoors(t *testing.T) {
+	t.Parallel()
+	const name = "www.example.com"
+	for _, tt := range []struct {
+		mode   IPParam
+		client string // whose answer
+		echo   bool
+	}{
+		{IPParamAny, "20.1.77.9", true},
+		{IPParamTrusted, "127.0.0.1", false}, // no trusted proxies: nobody may choose
+		{IPParamOff, "127.0.0.1", false},
+	} {
+		t.Run(string(tt.mode), func(t *testing.T) {
+			t.Parallel()
+			ta := newTestAPI(t, Config{IPParam: tt.mode})
+			srv := httptest.NewServer(ta.Public())
+			defer srv.Close()
+			want := fakeIPs(name, resolver.TypeA, tt.client)
+
+			q := withECS(new(dns.Msg).SetQuestion(name+".", dns.TypeA), "20.1.77.0/24")
+			_, m := dohPost(t, srv.URL, q)
+			if m == nil || len(m.Answer) != 2 || m.Answer[0].(*dns.A).A.String() != want[0] {
+				t.Fatalf("RFC 8484 reply %v, want the answer for %s (%v)", m, tt.client, want)
+			}
+			if e := dnsmsg.ECS(m); (e != nil) != tt.echo {
+				t.Errorf("RFC 8484 reply ECS %v, want echoed: %v", e, tt.echo)
+			}
+
+			resp, body := fetch(t, srv, "GET", "/resolve?name="+name+"&edns_client_subnet=20.1.77.0/24", "")
+			if resp.StatusCode != 200 || !strings.Contains(string(body), `"`+want[0]+`"`) {
+				t.Errorf("Google JSON: %d %s, want the answer for %s (%v)", resp.StatusCode, body, tt.client, want)
+			}
+			if got := strings.Contains(string(body), "edns_client_subnet"); got != tt.echo {
+				t.Errorf("Google JSON %s: edns_client_subnet echoed %v, want %v", body, got, tt.echo)
+			}
+			wantIgnored := 0.0
+			if !tt.echo {
+				wantIgnored = 2
+			}
+			if got := testutil.ToFloat64(ta.limitMetrics.ipIgnored); got != wantIgnored {
+				t.Errorf("httpdns_http_ip_param_ignored_total = %v, want %v", got, wantIgnored)
+			}
+		})
 	}
 }
