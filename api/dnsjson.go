@@ -71,16 +71,14 @@ func (a *API) handleDNSJSON(w http.ResponseWriter, r *http.Request) {
 		a.writeWire(w, r, &q, &res)
 		return
 	}
-	body, err := json.Marshal(toJSONReply(&res))
-	if err != nil {
-		a.writeJSONDNSError(w, r, err)
-		return
-	}
+	buf := a.getBuf()
+	b := appendJSONReply(*buf, &res)
 	h := w.Header()
 	h.Set("Content-Type", jsonDNSContentType(r))
 	h.Set("Cache-Control", "max-age="+strconv.FormatUint(uint64(res.maxAge), 10))
 	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(append(body, '\n'))
+	_, _ = w.Write(b)
+	a.putBuf(buf, b)
 }
 
 // jsonQuery checks the parameters: name (1–253 characters, trailing dot optional, labels 1–63, RFC
@@ -178,62 +176,96 @@ func parseSubnet(s string) (netip.Prefix, bool) {
 	return netip.Prefix{}, false
 }
 
-// jsonReply is the Google/Cloudflare JSON answer.
-type jsonReply struct {
-	Status     int            `json:"Status"`
-	TC         bool           `json:"TC"`
-	RD         bool           `json:"RD"`
-	RA         bool           `json:"RA"`
-	AD         bool           `json:"AD"`
-	CD         bool           `json:"CD"`
-	Question   []jsonQuestion `json:"Question"`
-	Answer     []jsonRR       `json:"Answer,omitempty"`
-	Authority  []jsonRR       `json:"Authority,omitempty"`
-	Additional []jsonRR       `json:"Additional,omitempty"`
-	ECS        string         `json:"edns_client_subnet,omitempty"`
-}
-
-type jsonQuestion struct {
-	Name string `json:"name"`
-	Type uint16 `json:"type"`
-}
-
-type jsonRR struct {
-	Name string `json:"name"`
-	Type uint16 `json:"type"`
-	TTL  uint32 `json:"TTL"`
-	Data string `json:"data"`
-}
-
-func toJSONReply(res *dnsResult) *jsonReply {
+// appendJSONReply appends the Google/Cloudflare JSON answer:
+//
+//	{"Status":0,"TC":false,"RD":true,"RA":true,"AD":false,"CD":false,
+//	 "Question":[{"name":"example.com.","type":1}],
+//	 "Answer":[{"name":"example.com.","type":1,"TTL":300,"data":"93.184.216.34"}],
+//	 "edns_client_subnet":"1.2.3.0/24"}
+//
+// Answer, Authority and Additional appear when they have records; edns_client_subnet when the
+// client sent one, as addr/scope.
+func appendJSONReply(b []byte, res *dnsResult) []byte {
 	m := res.msg
-	out := &jsonReply{Status: m.Rcode, TC: m.Truncated, RD: m.RecursionDesired, RA: m.RecursionAvailable,
-		AD: m.AuthenticatedData, CD: m.CheckingDisabled}
-	for _, q := range m.Question {
-		out.Question = append(out.Question, jsonQuestion{Name: q.Name, Type: q.Qtype})
+	b = append(b, `{"Status":`...)
+	b = strconv.AppendInt(b, int64(m.Rcode), 10)
+	b = appendKeyBool(b, "TC", m.Truncated)
+	b = appendKeyBool(b, "RD", m.RecursionDesired)
+	b = appendKeyBool(b, "RA", m.RecursionAvailable)
+	b = appendKeyBool(b, "AD", m.AuthenticatedData)
+	b = appendKeyBool(b, "CD", m.CheckingDisabled)
+	b = append(b, `,"Question":[`...)
+	for i, q := range m.Question {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"name":`...)
+		b = appendJSONString(b, q.Name)
+		b = appendKeyUint(b, "type", uint32(q.Qtype))
+		b = append(b, '}')
 	}
-	out.Answer = jsonRRs(m.Answer)
-	out.Authority = jsonRRs(m.Ns)
-	out.Additional = jsonRRs(m.Extra)
+	b = append(b, ']')
+	b = appendJSONRRs(b, "Answer", m.Answer)
+	b = appendJSONRRs(b, "Authority", m.Ns)
+	b = appendJSONRRs(b, "Additional", m.Extra)
 	if res.ecs.IsValid() {
-		out.ECS = res.ecs.Addr().String() + "/" + strconv.Itoa(max(res.scope, 0))
+		b = append(b, `,"edns_client_subnet":"`...)
+		b = res.ecs.Addr().AppendTo(b)
+		b = append(b, '/')
+		b = strconv.AppendInt(b, int64(max(res.scope, 0)), 10)
+		b = append(b, '"')
 	}
-	return out
+	return append(b, "}\n"...)
 }
 
-// jsonRRs writes records with their data in zone-file presentation format (miekg's String without
-// the header), which m13253's client parses back as "name TTL IN TYPE data".
-func jsonRRs(rrs []dns.RR) []jsonRR {
-	var out []jsonRR
+func appendKeyBool(b []byte, key string, v bool) []byte {
+	b = append(b, ',', '"')
+	b = append(b, key...)
+	b = append(b, '"', ':')
+	return strconv.AppendBool(b, v)
+}
+
+// appendJSONRRs appends ,"key":[...] for rrs other than OPT, if any, each record's data in zone-file
+// presentation format (miekg's String without the header), which m13253's client parses back as
+// "name TTL IN TYPE data".
+func appendJSONRRs(b []byte, key string, rrs []dns.RR) []byte {
+	n := 0
 	for _, rr := range rrs {
 		h := rr.Header()
 		if h.Rrtype == dns.TypeOPT {
 			continue
 		}
-		data := strings.TrimPrefix(rr.String(), h.String())
-		out = append(out, jsonRR{Name: h.Name, Type: h.Rrtype, TTL: h.Ttl, Data: data})
+		if n == 0 {
+			b = append(b, ',', '"')
+			b = append(b, key...)
+			b = append(b, `":[`...)
+		} else {
+			b = append(b, ',')
+		}
+		n++
+		b = append(b, `{"name":`...)
+		b = appendJSONString(b, h.Name)
+		b = appendKeyUint(b, "type", uint32(h.Rrtype))
+		b = appendKeyUint(b, "TTL", h.Ttl)
+		b = append(b, `,"data":`...)
+		switch rr := rr.(type) {
+		case *dns.A:
+			b = append(b, '"')
+			b = append(b, rr.A.String()...)
+			b = append(b, '"')
+		case *dns.AAAA:
+			b = append(b, '"')
+			b = append(b, rr.AAAA.String()...)
+			b = append(b, '"')
+		default:
+			b = appendJSONString(b, strings.TrimPrefix(rr.String(), h.String()))
+		}
+		b = append(b, '}')
 	}
-	return out
+	if n > 0 {
+		b = append(b, ']')
+	}
+	return b
 }
 
 // jsonDNSContentType is application/dns-json when the client asked for it (Cloudflare), otherwise

@@ -12,6 +12,18 @@ import (
 	"github.com/httpdns/httpdns/dnsmsg"
 )
 
+type jsonQuestion struct {
+	Name string `json:"name"`
+	Type uint16 `json:"type"`
+}
+
+type jsonRR struct {
+	Name string `json:"name"`
+	Type uint16 `json:"type"`
+	TTL  uint32 `json:"TTL"`
+	Data string `json:"data"`
+}
+
 // jsonAnswer is the Google/Cloudflare JSON reply, decoded strictly.
 type jsonAnswer struct {
 	Status             int

@@ -275,7 +275,7 @@ func dohBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 			return nil, &apiError{status: http.StatusUnsupportedMediaType, code: CodeUnsupportedMediaType,
 				msg: "Content-Type " + quoteEcho(r.Header.Get("Content-Type")) + ": want application/dns-message"}
 		}
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxDNSMessageBytes))
+		body, err := readBody(w, r)
 		if err != nil {
 			var mbe *http.MaxBytesError
 			if errors.As(err, &mbe) {
@@ -297,6 +297,20 @@ func dohBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 		return nil, errInvalidDNSMessage("dns= is not base64url without padding (RFC 8484 §4.1)")
 	}
 	return wire, nil
+}
+
+// readBody reads a POST body of at most MaxDNSMessageBytes: in one exact read when the length is
+// announced, else through io.ReadAll.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	body := http.MaxBytesReader(w, r.Body, MaxDNSMessageBytes)
+	if n := r.ContentLength; n > 0 && n <= MaxDNSMessageBytes {
+		buf := make([]byte, n)
+		if _, err := io.ReadFull(body, buf); err != nil {
+			return nil, err
+		}
+		return buf, nil
+	}
+	return io.ReadAll(body)
 }
 
 // parseDNSQuery unpacks and checks an RFC 8484 query: a QUERY of one question, QR clear, and at
