@@ -1,6 +1,8 @@
 package api
 
 import (
+	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -44,7 +46,7 @@ type AlibabaAccount struct {
 type DNSPodAccount struct {
 	// DESKey is the DES key text of alg=des; its first 8 bytes are used, so it has at least 8.
 	DESKey string
-	// AESKey is the 16-character AES-128 key text of alg=aes.
+	// AESKey is the AES-128 key text of alg=aes: 16 bytes, or fewer padded with '0' as DNSPod does.
 	AESKey string
 	// Token is the token of the HTTPS token mode.
 	Token string
@@ -95,8 +97,8 @@ func CheckAccounts(accounts []Account) error {
 			if dp.DESKey != "" && len(dp.DESKey) < 8 {
 				errs = append(errs, fmt.Errorf("%s: dnspod.des_key must be at least 8 bytes (DES uses the first 8)", where))
 			}
-			if dp.AESKey != "" && len(dp.AESKey) != 16 {
-				errs = append(errs, fmt.Errorf("%s: dnspod.aes_key must be 16 bytes (AES-128)", where))
+			if len(dp.AESKey) > 16 {
+				errs = append(errs, fmt.Errorf("%s: dnspod.aes_key must be at most 16 bytes (AES-128; a shorter one is padded with '0')", where))
 			}
 		}
 	}
@@ -171,6 +173,32 @@ func (as *accounts) replace(list []Account) error {
 		}
 	}
 	return nil
+}
+
+// DNSPodKeys returns the DNSPod keys of account id, counting the request under it; ok is false
+// when no account with DNSPod settings has that id. It makes the accounts the DNSPod door's
+// DNSPodAccounts.
+func (as *accounts) DNSPodKeys(id string) (DNSPodKeys, bool) {
+	st := as.lookup(id)
+	if st == nil || st.DNSPod == nil {
+		return DNSPodKeys{}, false
+	}
+	return DNSPodKeys{DES: st.DNSPod.DESKey, AES: st.DNSPod.AESKey}, true
+}
+
+// DNSPodToken reports whether token is the DNSPod token of an account. Every account's token is
+// compared, as SHA-256 digests in constant time, so timing tells nothing about any of them.
+func (as *accounts) DNSPodToken(token string) bool {
+	sum := sha256.Sum256([]byte(token))
+	found := 0
+	for _, st := range as.cur.Load().byID {
+		if st.DNSPod == nil || st.DNSPod.Token == "" {
+			continue
+		}
+		want := sha256.Sum256([]byte(st.DNSPod.Token))
+		found |= subtle.ConstantTimeCompare(sum[:], want[:])
+	}
+	return found == 1
 }
 
 // list returns the current accounts, in no particular order.

@@ -333,7 +333,8 @@ func TestCheckAccounts(t *testing.T) {
 		{"aes key not hex", []Account{{ID: "1", Alibaba: &AlibabaAccount{AESKey: "zz112233445566778899aabbccddeeff"}}}, []string{"aes_key"}},
 		{"secret with a space", []Account{{ID: "1", Alibaba: &AlibabaAccount{Secret: "Top Secret"}}}, []string{"alibaba.secret"}},
 		{"short des key", []Account{{ID: "1", DNSPod: &DNSPodAccount{DESKey: "short"}}}, []string{"des_key"}},
-		{"dnspod aes key", []Account{{ID: "1", DNSPod: &DNSPodAccount{AESKey: "0123456789"}}}, []string{"dnspod.aes_key"}},
+		{"short dnspod aes key, padded", []Account{{ID: "1", DNSPod: &DNSPodAccount{AESKey: "0123456789"}}}, nil},
+		{"long dnspod aes key", []Account{{ID: "1", DNSPod: &DNSPodAccount{AESKey: "0123456789abcdefX"}}}, []string{"dnspod.aes_key"}},
 		{"every problem at once", []Account{{ID: "1", Alibaba: &AlibabaAccount{AESKey: "x"}}, {ID: "1", DNSPod: &DNSPodAccount{DESKey: "x"}}},
 			[]string{"alibaba.aes_key", "repeated", "des_key"}},
 	} {

@@ -165,6 +165,9 @@ func New(cfg Config) (*API, error) {
 		ctText:     []string{"text/plain; charset=utf-8"},
 	}
 	a.accounts = newAccounts(cfg.Accounts, m.accounts)
+	if a.dnspod == nil {
+		a.dnspod = a.accounts // the DNSPod door's keys are the accounts' unless Config.DNSPod says otherwise
+	}
 	a.serviceIPs4, a.serviceIPs6 = splitServiceIPs(cfg.ServiceIPs)
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)

@@ -97,6 +97,13 @@ type Config struct {
 	Limits LimitsConfig `yaml:"limits"`
 	// LogLevel is "debug", "info", "warn" or "error". Default "info".
 	LogLevel string `yaml:"log_level"`
+	// Accounts are the accounts of the provider doors (Alibaba /{id}/..., DNSPod), with their
+	// secrets (config_accounts.go). Default none.
+	Accounts []AccountConfig `yaml:"accounts"`
+	// ServiceIPs are the addresses /{id}/ss advertises to Alibaba SDKs, each "IP" or "IP:port".
+	// Default: the listen address when it names one address and port, else the address each
+	// client reached the service at.
+	ServiceIPs []string `yaml:"service_ips"`
 }
 
 // GeoIPConfig names the MaxMind databases (paths relative to the config file's directory).
@@ -333,6 +340,7 @@ func (c *Config) normalize(dir string) {
 	if len(c.TrustedProxies) == 0 {
 		c.TrustedProxies = nil
 	}
+	c.normalizeAccounts(dir)
 	c.TrustedProxyPrefixes = nil
 	for _, s := range c.TrustedProxies {
 		if p, err := parseProxy(s); err == nil {

@@ -82,6 +82,8 @@ func (c *Config) validate() problems {
 		p.add("max_conns", "must not be negative (0: no cap), not %d", c.MaxConns)
 	}
 	p.timeouts(c.Timeouts)
+	p.accounts(c.Accounts)
+	p.serviceIPs(c.ServiceIPs)
 	p.limits(c.Limits)
 	if !isLogLevel(c.LogLevel) {
 		p.add("log_level", "%q is not debug|info|warn|error", c.LogLevel)

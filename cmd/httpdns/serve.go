@@ -148,6 +148,8 @@ func newService(cfg *Config, logger *slog.Logger, reg prometheus.Registerer, gat
 		AdminToken:       cfg.AdminToken,
 		TrustedProxies:   cfg.TrustedProxyPrefixes,
 		BatchLimit:       cfg.BatchLimit,
+		Accounts:         apiAccounts(cfg.Accounts),
+		ServiceIPs:       cfg.advertisedServiceIPs(),
 		ClientQPS:        cfg.Limits.ClientQPS,
 		ClientBurst:      cfg.Limits.ClientBurst,
 		RateLimitClients: cfg.Limits.MaxClients,
