@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -361,9 +362,15 @@ func (a *API) writeWire(w http.ResponseWriter, r *http.Request, q *dnsQuery, res
 		m.Extra = append(m.Extra, opt)
 	}
 	wire, err := m.Pack()
-	if err != nil {
-		a.writeError(w, r, err) // records we were given but cannot pack: a 500 that reveals nothing
-		return
+	if err != nil { // records the upstream gave that miekg cannot pack again: SERVFAIL, never a 500
+		a.log.WarnContext(r.Context(), "packing a DNS-message answer", "err", err)
+		m.Rcode, m.Answer, m.Ns = dns.RcodeServerFailure, nil, nil
+		m.Extra = slices.DeleteFunc(m.Extra, func(rr dns.RR) bool { return rr.Header().Rrtype != dns.TypeOPT })
+		res.maxAge = 0
+		if wire, err = m.Pack(); err != nil {
+			a.writeError(w, r, err)
+			return
+		}
 	}
 	h := w.Header()
 	h.Set("Content-Type", "application/dns-message")

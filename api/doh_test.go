@@ -303,6 +303,17 @@ func TestDoH(t *testing.T) {
 		}
 	})
 
+	t.Run("A of a name outside the host-name grammar is forwarded", func(t *testing.T) {
+		n := d.upstream.Load()
+		_, m := dohGet(t, d.url, new(dns.Msg).SetQuestion("host.123.", dns.TypeA)) // an all-digit top label
+		if m == nil || m.Rcode != dns.RcodeSuccess || len(m.Answer) != 1 {
+			t.Fatalf("reply %v, want the upstream's A record", m)
+		}
+		if d.upstream.Load() != n+1 {
+			t.Errorf("%d upstream queries, want 1", d.upstream.Load()-n)
+		}
+	})
+
 	t.Run("SERVFAIL is a DNS answer", func(t *testing.T) {
 		resp, m := dohGet(t, d.url, new(dns.Msg).SetQuestion("fail.example.test.", dns.TypeA))
 		if m == nil || m.Rcode != dns.RcodeServerFailure {
