@@ -9,10 +9,15 @@ require (
 )
 
 require (
+	github.com/BurntSushi/toml v1.4.0 // indirect
+	github.com/infobloxopen/go-trees v0.0.0-20221216143356-66ceba885ebc // indirect
 	github.com/likexian/gokit v0.21.11 // indirect
+	github.com/m13253/dns-over-https/v2 v2.3.7 // indirect
 	golang.org/x/net v0.59.0 // indirect
 	golang.org/x/sys v0.49.0 // indirect
 	golang.org/x/text v0.42.0 // indirect
 )
 
 replace github.com/httpdns/httpdns => ../
+
+tool github.com/m13253/dns-over-https/v2/doh-client
