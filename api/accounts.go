@@ -54,7 +54,8 @@ type DNSPodAccount struct {
 
 // accountSet is an immutable snapshot of the accounts, swapped whole on a replace.
 type accountSet struct {
-	byID map[string]*accountState
+	byID  map[string]*accountState
+	order []string // the ids in the order they were given
 }
 
 // accountState is one account as the doors use it: its settings and its request counter.
@@ -132,6 +133,7 @@ func newAccountSet(accounts []Account, counters *prometheus.CounterVec) *account
 			}
 		}
 		s.byID[acc.ID] = st
+		s.order = append(s.order, acc.ID)
 	}
 	return s
 }
@@ -201,12 +203,12 @@ func (as *accounts) DNSPodToken(token string) bool {
 	return found == 1
 }
 
-// list returns the current accounts, in no particular order.
+// list returns the current accounts in the order they were given.
 func (as *accounts) list() []Account {
 	cur := as.cur.Load()
-	out := make([]Account, 0, len(cur.byID))
-	for _, st := range cur.byID {
-		out = append(out, st.Account)
+	out := make([]Account, 0, len(cur.order))
+	for _, id := range cur.order {
+		out = append(out, cur.byID[id].Account)
 	}
 	return out
 }

@@ -98,6 +98,9 @@ type Config struct {
 	// ServiceIPs are the addresses /{id}/ss advertises, each "addr" or "addr:port" ("[v6]:port");
 	// default none: the address the client reached us at (its Host header).
 	ServiceIPs []string
+	// AccountsFile is where PUT /admin/accounts persists the accounts (JSON, mode 0600; read back
+	// with LoadAccounts); empty: uploads last until the process ends.
+	AccountsFile string
 }
 
 // API serves the public and the admin HTTP interfaces. It is safe for concurrent use.
@@ -116,6 +119,9 @@ type API struct {
 	metrics    *metrics
 	forwarder  Forwarder // nil: the DNS-message doors answer types other than A/AAAA SERVFAIL
 	accounts   *accounts
+
+	accountsMu   sync.Mutex // serialises PUT /admin/accounts: persist, then swap
+	accountsFile string
 
 	serviceIPs4, serviceIPs6 []string
 
@@ -165,6 +171,7 @@ func New(cfg Config) (*API, error) {
 		ctText:     []string{"text/plain; charset=utf-8"},
 	}
 	a.accounts = newAccounts(cfg.Accounts, m.accounts)
+	a.accountsFile = cfg.AccountsFile
 	if a.dnspod == nil {
 		a.dnspod = a.accounts // the DNSPod door's keys are the accounts' unless Config.DNSPod says otherwise
 	}
@@ -255,6 +262,7 @@ func (a *API) adminMux() *http.ServeMux {
 		domains := a.route(epAdminDomains, true, a.handleDomains, http.MethodGet, http.MethodHead, http.MethodPut)
 		mux.Handle("/admin/domains", domains)
 	}
+	mux.Handle("/admin/accounts", a.route(epAdminAccounts, true, a.handleAccounts, http.MethodGet, http.MethodHead, http.MethodPut))
 	if a.cidrdb != nil {
 		mux.Handle("/admin/cidrdb/reload", a.route(epAdminCIDRDB, true, a.handleCIDRDBReload, http.MethodPost))
 	}

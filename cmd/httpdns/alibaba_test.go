@@ -107,3 +107,41 @@ func TestServeAlibabaV1(t *testing.T) {
 		}
 	})
 }
+
+// Accounts uploaded through the admin API apply at once, are kept in accounts_file (not readable by
+// others) and are the accounts after a restart, over the config's.
+func TestServeAdminAccountsPersist(t *testing.T) {
+	t.Parallel()
+	w, servers := startWorld(t, 1)
+	dir := t.TempDir()
+	path := writeTestConfig(t, w, dir, addrsOf(servers), "accounts: [{id: \"100000\", alibaba: {secret: aa11}}]\n")
+	s := startService(t, w, path)
+	if code, body := get(t, s.public+"/200000/d?host=img.cdn-a.test"); code != 403 {
+		t.Fatalf("before the upload: %d %v", code, body)
+	}
+	code, body := put(t, s.admin+"/admin/accounts", "secret", `{"accounts":[{"id":"200000","alibaba":{"secret":"bb22","signed_only":true}}]}`)
+	if code != 200 {
+		t.Fatalf("PUT: %d %v", code, body)
+	}
+	check := func(when string, s *testService) {
+		t.Helper()
+		if code, body := get(t, s.public+"/100000/d?host=img.cdn-a.test"); code != 403 || body["code"] != "InvalidAccount" {
+			t.Errorf("%s: the replaced account: %d %v", when, code, body)
+		}
+		if code, body := get(t, s.public+"/200000/d?host=img.cdn-a.test"); code != 403 || body["code"] != "UnsignedInterfaceDisabled" {
+			t.Errorf("%s: the uploaded account: %d %v", when, code, body)
+		}
+		code, body := do(t, http.MethodGet, s.admin+"/admin/accounts", "secret", "")
+		list, _ := body["accounts"].([]any)
+		if code != 200 || len(list) != 1 || list[0].(map[string]any)["alibaba"].(map[string]any)["secret"] != "********" {
+			t.Errorf("%s: GET: %d %v", when, code, body)
+		}
+	}
+	check("after the upload", s)
+	st, err := os.Stat(filepath.Join(dir, "accounts.json"))
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("accounts.json: %v %v", st, err)
+	}
+	s.shutdown(t)
+	check("after a restart", startService(t, w, path))
+}

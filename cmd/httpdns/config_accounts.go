@@ -1,7 +1,10 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -156,6 +159,10 @@ func (c *Config) normalizeAccounts(dir string) {
 	if len(c.ServiceIPs) == 0 {
 		c.ServiceIPs = nil
 	}
+	if c.AccountsFile == "" {
+		c.AccountsFile = "accounts.json"
+	}
+	c.AccountsFile = resolvePath(dir, c.AccountsFile)
 	for i := range c.Accounts {
 		if ali := c.Accounts[i].Alibaba; ali != nil {
 			ali.Secret.load(dir)
@@ -231,6 +238,23 @@ func apiAccounts(list []AccountConfig) []api.Account {
 		out = append(out, a)
 	}
 	return out
+}
+
+// startAccounts returns the accounts serve starts with: accounts_file's when it exists (the latest
+// PUT /admin/accounts), else the config's accounts.
+func startAccounts(cfg *Config, logger *slog.Logger) ([]api.Account, error) {
+	list, err := api.LoadAccounts(cfg.AccountsFile)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return apiAccounts(cfg.Accounts), nil
+	case err != nil:
+		return nil, err
+	}
+	if len(cfg.Accounts) > 0 {
+		logger.Warn("using the accounts uploaded to accounts_file, not the config's accounts; remove the file to use the config's",
+			"accounts_file", cfg.AccountsFile)
+	}
+	return list, nil
 }
 
 // advertisedServiceIPs is what /{id}/ss advertises: service_ips, else the listen address when it

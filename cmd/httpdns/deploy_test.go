@@ -73,6 +73,7 @@ func TestDeployExampleConfig(t *testing.T) {
 	}
 	want.Upstreams, want.GeoIP = cfg.Upstreams, cfg.GeoIP
 	want.CIDRDB, want.Domains, want.SplitLog, want.DemandLog = cfg.CIDRDB, cfg.Domains, cfg.SplitLog, cfg.DemandLog
+	want.AccountsFile = cfg.AccountsFile
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("deploy/httpdns.yaml changes a default it claims to keep:\n got %+v\nwant %+v", cfg, want)
 	}
