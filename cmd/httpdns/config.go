@@ -21,6 +21,8 @@ import (
 type Config struct {
 	// Listen is the public API's address (/d, /resolve), host:port. Required, e.g. ":8080".
 	Listen string `yaml:"listen"`
+	// TLS is the optional HTTPS listener serving every public endpoint over HTTP/2 and HTTP/1.1.
+	TLS TLSConfig `yaml:"tls"`
 	// AdminListen is the admin API's address (/admin/*, /metrics, /healthz), host:port.
 	// Default "127.0.0.1:8081".
 	AdminListen string `yaml:"admin_listen"`
@@ -104,10 +106,6 @@ type Config struct {
 	// Default: the listen address when it names one address and port, else the address each
 	// client reached the service at.
 	ServiceIPs []string `yaml:"service_ips"`
-	// AccountsFile is where PUT /admin/accounts keeps the accounts (JSON, mode 0600). When it
-	// exists at start it holds the latest upload and is used instead of accounts. Default
-	// "accounts.json" beside the config file.
-	AccountsFile string `yaml:"accounts_file"`
 }
 
 // GeoIPConfig names the MaxMind databases (paths relative to the config file's directory).
@@ -187,6 +185,18 @@ type TimeoutsConfig struct {
 	// HealthCheck is how often ejected upstream nodes (and nodes that answered too late) are
 	// checked; three good checks in a row readmit a node. Default 2s.
 	HealthCheck Duration `yaml:"health_check"`
+}
+
+// TLSConfig is the HTTPS listener: the public endpoints (every door, /healthz, /readyz) with the
+// public listener's timeouts, connection cap (its own max_conns) and rate limit (one budget per
+// client across both). The certificate and key are read at start and again on SIGHUP.
+type TLSConfig struct {
+	// Listen is its address, host:port. Default "": no TLS listener.
+	Listen string `yaml:"listen"`
+	// Cert is the PEM certificate chain (leaf first). Required with Listen.
+	Cert string `yaml:"cert"`
+	// Key is the PEM private key of Cert. Required with Listen.
+	Key string `yaml:"key"`
 }
 
 // LimitsConfig is the per-client rate limit and the ip_param policy (api.Config has the details).
@@ -326,6 +336,8 @@ func (c *Config) normalize(dir string) {
 	c.GeoIP.City = resolvePath(dir, c.GeoIP.City)
 	c.GeoIP.ISP = resolvePath(dir, c.GeoIP.ISP)
 	c.CIDRDB = resolvePath(dir, c.CIDRDB)
+	c.TLS.Cert = resolvePath(dir, c.TLS.Cert)
+	c.TLS.Key = resolvePath(dir, c.TLS.Key)
 	if c.Domains == "" {
 		c.Domains = "domains.txt"
 	}

@@ -29,7 +29,6 @@ func wantBase() *Config {
 	c.Domains = "/etc/httpdns/domains.txt"
 	c.SplitLog = "/etc/httpdns/splits.jsonl"
 	c.DemandLog = "/etc/httpdns/demand.jsonl"
-	c.AccountsFile = "/etc/httpdns/accounts.json"
 	return c
 }
 
@@ -72,6 +71,9 @@ func TestParseConfigGood(t *testing.T) {
 		}},
 		{"batch limit bounds", "batch_limit: 100", func(c *Config) { c.BatchLimit = 100 }},
 		{"no connection cap", "max_conns: 0", func(c *Config) { c.MaxConns = 0 }},
+		{"tls", "tls: {listen: 127.0.0.1:8443, cert: cert.pem, key: /etc/httpdns/key.pem}", func(c *Config) {
+			c.TLS = TLSConfig{Listen: "127.0.0.1:8443", Cert: filepath.Join(testDir, "cert.pem"), Key: "/etc/httpdns/key.pem"}
+		}},
 		{"limits", "limits: {client_qps: 2.5, client_burst: 10, max_clients: 1000, ip_param: trusted}", func(c *Config) {
 			c.Limits = LimitsConfig{ClientQPS: 2.5, ClientBurst: 10, MaxClients: 1000, IPParam: "trusted"}
 		}},
@@ -140,6 +142,10 @@ func TestParseConfigBad(t *testing.T) {
 		{"geoip.city missing", "!listen: :80\nupstreams: [a:53]\ngeoip: {isp: i}", "geoip.city", "required"},
 		{"geoip.isp missing", "!listen: :80\nupstreams: [a:53]\ngeoip: {city: c}", "geoip.isp", "required"},
 		{"default_tier", "default_tier: fast", "default_tier", `"fast" is not subnet|cityisp|global`},
+		{"tls without listen", "tls: {cert: c.pem, key: k.pem}", "tls.listen", "required with tls.cert and tls.key"},
+		{"tls without cert", "tls: {listen: 127.0.0.1:8443, key: k.pem}", "tls.cert", "required"},
+		{"tls without key", "tls: {listen: 127.0.0.1:8443, cert: c.pem}", "tls.key", "required"},
+		{"tls bad listen", "tls: {listen: '8443', cert: c.pem, key: k.pem}", "tls.listen", "not host:port"},
 		{"client_qps negative", "limits: {client_qps: -1}", "limits.client_qps", "must be a number >= 0"},
 		{"client_qps NaN", "limits: {client_qps: .nan}", "limits.client_qps", "must be a number >= 0"},
 		{"client_burst negative", "limits: {client_qps: 1, client_burst: -1}", "limits.client_burst", "must not be negative"},
@@ -335,7 +341,6 @@ func TestLoadConfigExample(t *testing.T) {
 	want.Domains = filepath.Join(dir, "domains.txt")
 	want.SplitLog = filepath.Join(dir, "splits.jsonl")
 	want.DemandLog = filepath.Join(dir, "demand.jsonl")
-	want.AccountsFile = filepath.Join(dir, "accounts.json")
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("example.yaml\n got  %+v\n want %+v", got, want)
 	}

@@ -28,6 +28,7 @@ func (c *Config) validate() problems {
 	var p problems
 	p.address("listen", c.Listen)
 	p.address("admin_listen", c.AdminListen)
+	p.tls(c.TLS)
 	p.upstreams(c.Upstreams)
 	p.required("geoip.city", c.GeoIP.City)
 	p.required("geoip.isp", c.GeoIP.ISP)
@@ -207,6 +208,19 @@ func (p *problems) timeouts(t TimeoutsConfig) {
 	if t.Request > 0 && t.Write > 0 && t.Write <= t.Request {
 		p.add("timeouts.write", "must exceed timeouts.request (%v <= %v)", t.Write, t.Request)
 	}
+}
+
+// tls checks the HTTPS listener: all three keys, or none.
+func (p *problems) tls(t TLSConfig) {
+	if t.Listen == "" {
+		if t.Cert != "" || t.Key != "" {
+			p.add("tls.listen", "required with tls.cert and tls.key (or leave all three out)")
+		}
+		return
+	}
+	p.address("tls.listen", t.Listen)
+	p.required("tls.cert", t.Cert)
+	p.required("tls.key", t.Key)
 }
 
 func (p *problems) limits(l LimitsConfig) {

@@ -24,10 +24,12 @@ import (
 const serveUsage = `Usage: httpdns serve -config FILE [-listen ADDR] [-admin-listen ADDR]
 
 Runs the HTTPDNS service described by the YAML config FILE: the public API (/d, /resolve,
-/healthz, /readyz) on listen, the admin API (/admin/domains, /admin/cidrdb/reload, /metrics,
-/healthz, /readyz) on admin_listen. Flags override the file's keys. SIGTERM or SIGINT drains
-in-flight requests, then stops. SIGHUP reloads the CIDRDB and geo databases, as does a change to
-their files (checked every cidrdb_watch); a bad file is rejected and the old one keeps serving.
+/healthz, /readyz) on listen, and over HTTPS (HTTP/2 and HTTP/1.1) on tls.listen when set, the
+admin API (/admin/domains, /admin/cidrdb/reload, /metrics, /healthz, /readyz) on admin_listen.
+Flags override the file's keys. SIGTERM or SIGINT drains in-flight requests, then stops. SIGHUP
+reloads the CIDRDB and geo databases, as does a change to their files (checked every
+cidrdb_watch), and the TLS certificate and key; a bad file is rejected and the old one keeps
+serving.
 `
 
 // runServe runs the HTTPDNS service until ctx is cancelled.
@@ -141,10 +143,6 @@ func newService(cfg *Config, logger *slog.Logger, reg prometheus.Registerer, gat
 	if err != nil {
 		return nil, fmt.Errorf("resolver: %w", err)
 	}
-	accounts, err := startAccounts(cfg, logger)
-	if err != nil {
-		return nil, err
-	}
 	s.api, err = api.New(api.Config{
 		Resolver:         s.resolver,
 		Whitelist:        wl,
@@ -152,8 +150,7 @@ func newService(cfg *Config, logger *slog.Logger, reg prometheus.Registerer, gat
 		AdminToken:       cfg.AdminToken,
 		TrustedProxies:   cfg.TrustedProxyPrefixes,
 		BatchLimit:       cfg.BatchLimit,
-		Accounts:         accounts,
-		AccountsFile:     cfg.AccountsFile,
+		Accounts:         apiAccounts(cfg.Accounts),
 		ServiceIPs:       cfg.advertisedServiceIPs(),
 		ClientQPS:        cfg.Limits.ClientQPS,
 		ClientBurst:      cfg.Limits.ClientBurst,
@@ -192,8 +189,9 @@ func (s *service) close() {
 	}
 }
 
-// serve runs the service until ctx ends, then drains both listeners within the shutdown timeout.
-func serve(ctx context.Context, cfg *Config, logger *slog.Logger, ready listening) error {
+// serve runs the service until ctx ends, then drains every listener within the shutdown timeout.
+// tlsReady, if given, is told the TLS listener's address once it listens (tests listen on ":0").
+func serve(ctx context.Context, cfg *Config, logger *slog.Logger, ready listening, tlsReady ...func(net.Addr)) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	svc, err := newService(cfg, logger, reg, reg)
@@ -210,6 +208,12 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, ready listenin
 		pubLn.Close()
 		return fmt.Errorf("admin_listen: %w", err)
 	}
+	cert, tlsLn, err := listenTLS(cfg.TLS)
+	if err != nil {
+		pubLn.Close()
+		admLn.Close()
+		return err
+	}
 	// Both listeners get the same bounds: a slow or idle client must not tie up the admin API either.
 	limits := api.ServerConfig{
 		ReadHeaderTimeout: time.Duration(cfg.Timeouts.ReadHeader),
@@ -219,10 +223,17 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, ready listenin
 		Logger:            logger,
 	}
 	servers := []*http.Server{api.NewServer(svc.api.Public(), limits), api.NewServer(svc.api.Admin(), limits)}
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	for i, ln := range []net.Listener{pubLn, admLn} {
-		ln := api.LimitListener(ln, cfg.MaxConns)
-		go func() { errc <- servers[i].Serve(ln) }()
+		ln, srv := api.LimitListener(ln, cfg.MaxConns), servers[i]
+		go func() { errc <- srv.Serve(ln) }()
+	}
+	if tlsLn != nil {
+		// The public handler again: one rate limit per client, whichever listener it comes in by.
+		srv := api.NewTLSServer(svc.api.Public(), limits, cert)
+		ln := api.LimitListener(tlsLn, cfg.MaxConns)
+		go func() { errc <- srv.ServeTLS(ln, "", "") }()
+		servers = append(servers, srv)
 	}
 	// SIGHUP is caught from here on, before anything can send it expecting a reload.
 	hup := make(chan os.Signal, 1)
@@ -232,12 +243,19 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, ready listenin
 	watched := make(chan struct{})
 	go func() {
 		defer close(watched)
-		watchCIDRDB(wctx, svc.db, hup, time.Duration(cfg.CIDRDBWatch), logger)
+		watchCIDRDB(wctx, svc.db, hup, time.Duration(cfg.CIDRDBWatch), logger, reloadCert(cert, logger))
 	}()
 	defer func() { stopWatch(); <-watched }()
 	logger.Info("serving", "version", currentBuild().String(),
 		"listen", pubLn.Addr().String(), "admin_listen", admLn.Addr().String(),
 		"upstreams", cfg.Upstreams, "cidrdb", cfg.CIDRDB, "domains", cfg.Domains)
+	if tlsLn != nil {
+		logger.Info("serving TLS", "tls_listen", tlsLn.Addr().String(), "cert", cfg.TLS.Cert,
+			"subject", cert.Leaf().Subject.String(), "not_after", cert.Leaf().NotAfter)
+		for _, f := range tlsReady {
+			f(tlsLn.Addr())
+		}
+	}
 	if ready != nil {
 		ready(pubLn.Addr(), admLn.Addr())
 	}
@@ -277,9 +295,42 @@ func databasesReady(db *cidrdb.Live, wantCIDRDB bool) func() error {
 	}
 }
 
+// listenTLS loads the TLS listener's certificate and opens it; nil, nil without tls.listen.
+func listenTLS(c TLSConfig) (*api.Certificate, net.Listener, error) {
+	if c.Listen == "" {
+		return nil, nil, nil
+	}
+	cert, err := api.LoadCertificate(c.Cert, c.Key)
+	if err != nil {
+		return nil, nil, fmt.Errorf("tls: %w", err)
+	}
+	ln, err := net.Listen("tcp", c.Listen)
+	if err != nil {
+		return nil, nil, fmt.Errorf("tls.listen: %w", err)
+	}
+	return cert, ln, nil
+}
+
+// reloadCert is what SIGHUP does for the TLS listener: read its certificate and key again (a bad
+// pair is logged and the old one keeps serving). nil without a TLS listener.
+func reloadCert(cert *api.Certificate, logger *slog.Logger) func() {
+	if cert == nil {
+		return nil
+	}
+	return func() {
+		if err := cert.Reload(); err != nil {
+			logger.Error("SIGHUP: keeping the TLS certificate serving", "err", err)
+			return
+		}
+		logger.Info("SIGHUP: reloaded the TLS certificate", "subject", cert.Leaf().Subject.String(),
+			"not_after", cert.Leaf().NotAfter)
+	}
+}
+
 // watchCIDRDB reloads the databases on SIGHUP and, every interval (0: never), when their files
-// changed. It returns when ctx ends. A rejected reload is logged and counted by Reload itself.
-func watchCIDRDB(ctx context.Context, db *cidrdb.Live, hup <-chan os.Signal, interval time.Duration, logger *slog.Logger) {
+// changed; on SIGHUP it also calls onHUP, if not nil (the TLS certificate's reload). It returns
+// when ctx ends. A rejected reload is logged and counted by Reload itself.
+func watchCIDRDB(ctx context.Context, db *cidrdb.Live, hup <-chan os.Signal, interval time.Duration, logger *slog.Logger, onHUP func()) {
 	var tick <-chan time.Time
 	if interval > 0 {
 		t := time.NewTicker(interval)
@@ -293,6 +344,9 @@ func watchCIDRDB(ctx context.Context, db *cidrdb.Live, hup <-chan os.Signal, int
 		case <-hup:
 			logger.Info("SIGHUP: reloading cidrdb")
 			_ = db.Reload()
+			if onHUP != nil {
+				onHUP()
+			}
 		case <-tick:
 			if db.Changed() {
 				logger.Info("cidrdb files changed: reloading")
