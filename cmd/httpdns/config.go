@@ -106,6 +106,10 @@ type Config struct {
 	// Default: the listen address when it names one address and port, else the address each
 	// client reached the service at.
 	ServiceIPs []string `yaml:"service_ips"`
+	// AccountsFile is where PUT /admin/accounts keeps the accounts (JSON, mode 0600). When it
+	// exists at start it holds the latest upload and is used instead of accounts. Default
+	// "accounts.json" beside the config file.
+	AccountsFile string `yaml:"accounts_file"`
 }
 
 // GeoIPConfig names the MaxMind databases (paths relative to the config file's directory).

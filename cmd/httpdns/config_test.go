@@ -29,6 +29,7 @@ func wantBase() *Config {
 	c.Domains = "/etc/httpdns/domains.txt"
 	c.SplitLog = "/etc/httpdns/splits.jsonl"
 	c.DemandLog = "/etc/httpdns/demand.jsonl"
+	c.AccountsFile = "/etc/httpdns/accounts.json"
 	return c
 }
 
@@ -341,6 +342,7 @@ func TestLoadConfigExample(t *testing.T) {
 	want.Domains = filepath.Join(dir, "domains.txt")
 	want.SplitLog = filepath.Join(dir, "splits.jsonl")
 	want.DemandLog = filepath.Join(dir, "demand.jsonl")
+	want.AccountsFile = filepath.Join(dir, "accounts.json")
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("example.yaml\n got  %+v\n want %+v", got, want)
 	}

@@ -143,6 +143,10 @@ func newService(cfg *Config, logger *slog.Logger, reg prometheus.Registerer, gat
 	if err != nil {
 		return nil, fmt.Errorf("resolver: %w", err)
 	}
+	accounts, err := startAccounts(cfg, logger)
+	if err != nil {
+		return nil, err
+	}
 	s.api, err = api.New(api.Config{
 		Resolver:         s.resolver,
 		Whitelist:        wl,
@@ -150,7 +154,8 @@ func newService(cfg *Config, logger *slog.Logger, reg prometheus.Registerer, gat
 		AdminToken:       cfg.AdminToken,
 		TrustedProxies:   cfg.TrustedProxyPrefixes,
 		BatchLimit:       cfg.BatchLimit,
-		Accounts:         apiAccounts(cfg.Accounts),
+		Accounts:         accounts,
+		AccountsFile:     cfg.AccountsFile,
 		ServiceIPs:       cfg.advertisedServiceIPs(),
 		ClientQPS:        cfg.Limits.ClientQPS,
 		ClientBurst:      cfg.Limits.ClientBurst,
