@@ -74,9 +74,8 @@ func (a *API) handleDNSJSON(w http.ResponseWriter, r *http.Request) {
 	buf := a.getBuf()
 	b := appendJSONReply(*buf, &res)
 	h := w.Header()
-	h.Set("Content-Type", jsonDNSContentType(r))
-	h.Set("Cache-Control", "max-age="+strconv.FormatUint(uint64(res.maxAge), 10))
-	w.WriteHeader(http.StatusOK)
+	h["Content-Type"] = jsonDNSContentType(r)
+	h["Cache-Control"] = cacheControl(res.maxAge)
 	_, _ = w.Write(b)
 	a.putBuf(buf, b)
 }
@@ -270,13 +269,13 @@ func appendJSONRRs(b []byte, key string, rrs []dns.RR) []byte {
 
 // jsonDNSContentType is application/dns-json when the client asked for it (Cloudflare), otherwise
 // application/json (Google).
-func jsonDNSContentType(r *http.Request) string {
-	for _, v := range r.Header.Values("Accept") {
+func jsonDNSContentType(r *http.Request) []string {
+	for _, v := range r.Header["Accept"] {
 		if strings.Contains(v, "application/dns-json") {
-			return "application/dns-json"
+			return []string{"application/dns-json"}
 		}
 	}
-	return "application/json; charset=UTF-8"
+	return []string{"application/json; charset=UTF-8"}
 }
 
 // writeJSONDNSError is the JSON doors' error mapper: the status of classify and a body that both

@@ -176,12 +176,25 @@ func (a *API) answerDNS(ctx context.Context, r *http.Request, q *dnsQuery) (dnsR
 // answer's cache key where it is a prefix (the block, or the CDN's finer scope), else the source's.
 func fillFromAnswer(res *dnsResult, q *dnsQuery, ans *resolver.Answer) {
 	res.msg.Rcode = ans.Rcode
-	for _, ip := range ans.IPs {
+	if n := len(ans.IPs); n > 0 { // one allocation each for the records, the slice and the addresses
+		res.msg.Answer = make([]dns.RR, 0, n)
 		hdr := dns.RR_Header{Name: q.name, Rrtype: q.qtype, Class: dns.ClassINET, Ttl: ans.TTL}
 		if q.qtype == dns.TypeA {
-			res.msg.Answer = append(res.msg.Answer, &dns.A{Hdr: hdr, A: ip.AsSlice()})
+			rrs, addrs := make([]dns.A, n), make([]byte, 0, 4*n)
+			for i, ip := range ans.IPs {
+				a4 := ip.Unmap().As4()
+				addrs = append(addrs, a4[:]...)
+				rrs[i] = dns.A{Hdr: hdr, A: addrs[4*i : 4*i+4 : 4*i+4]}
+				res.msg.Answer = append(res.msg.Answer, &rrs[i])
+			}
 		} else {
-			res.msg.Answer = append(res.msg.Answer, &dns.AAAA{Hdr: hdr, AAAA: ip.AsSlice()})
+			rrs, addrs := make([]dns.AAAA, n), make([]byte, 0, 16*n)
+			for i, ip := range ans.IPs {
+				a16 := ip.As16()
+				addrs = append(addrs, a16[:]...)
+				rrs[i] = dns.AAAA{Hdr: hdr, AAAA: addrs[16*i : 16*i+16 : 16*i+16]}
+				res.msg.Answer = append(res.msg.Answer, &rrs[i])
+			}
 		}
 	}
 	res.maxAge = ans.TTL
@@ -361,23 +374,28 @@ func (a *API) writeWire(w http.ResponseWriter, r *http.Request, q *dnsQuery, res
 		}
 		m.Extra = append(m.Extra, opt)
 	}
-	wire, err := m.Pack()
+	buf := a.getBuf()
+	wire, err := m.PackBuffer((*buf)[:cap(*buf)])
 	if err != nil { // records the upstream gave that miekg cannot pack again: SERVFAIL, never a 500
 		a.log.WarnContext(r.Context(), "packing a DNS-message answer", "err", err)
 		m.Rcode, m.Answer, m.Ns = dns.RcodeServerFailure, nil, nil
 		m.Extra = slices.DeleteFunc(m.Extra, func(rr dns.RR) bool { return rr.Header().Rrtype != dns.TypeOPT })
 		res.maxAge = 0
-		if wire, err = m.Pack(); err != nil {
+		if wire, err = m.PackBuffer((*buf)[:cap(*buf)]); err != nil {
 			a.writeError(w, r, err)
 			return
 		}
 	}
 	h := w.Header()
-	h.Set("Content-Type", "application/dns-message")
-	h.Set("Cache-Control", "max-age="+strconv.FormatUint(uint64(res.maxAge), 10))
-	h.Set("Content-Length", strconv.Itoa(len(wire)))
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(wire)
+	h["Content-Type"] = []string{"application/dns-message"}
+	h["Cache-Control"] = cacheControl(res.maxAge)
+	_, _ = w.Write(wire) // net/http adds the Content-Length of a body this small
+	a.putBuf(buf, wire[:0])
+}
+
+// cacheControl is the Cache-Control header value of an answer fresh for maxAge seconds.
+func cacheControl(maxAge uint32) []string {
+	return []string{"max-age=" + strconv.FormatUint(uint64(maxAge), 10)}
 }
 
 // firstParam is the first value of key in a raw query string (unescaped), as parseParams reads its own.
