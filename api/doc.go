@@ -13,6 +13,12 @@
 //	         "ttl":N,"origin_ttl":N,"scope":"…"}
 //	GET /resolve?host=NAME,NAME…[&ip=ADDR][&query=4|6|4,6]
 //	    200 {"dns":[{"host":"…","client_ip":"…","ips":["…"],"type":1,"ttl":N,"origin_ttl":N}, …]}
+//	GET /dns-query?dns=BASE64URL, POST /dns-query (application/dns-message)   RFC 8484 (doh.go)
+//	    200 application/dns-message, ID echoed, Cache-Control: max-age=N
+//	GET /resolve?name=NAME[&type=T][&edns_client_subnet=P]                      Google JSON (dnsjson.go)
+//	GET /dns-query?name=NAME[&type=T]  (Accept: application/dns-json)          Cloudflare JSON
+//	    200 {"Status":0,"TC":false,"RD":true,"RA":true,"AD":false,"CD":false,
+//	         "Question":[{"name":"…","type":1}],"Answer":[{"name":"…","type":1,"TTL":N,"data":"…"}]}
 //	GET /healthz
 //	    200 {"status":"ok"}
 //	GET /readyz
