@@ -252,6 +252,7 @@ func (a *API) publicMux() *http.ServeMux {
 	mux.Handle("/healthz", a.route(epHealthz, false, a.handleHealthz, http.MethodGet, http.MethodHead))
 	mux.Handle("/readyz", a.route(epReadyz, false, a.handleReadyz, http.MethodGet, http.MethodHead))
 	mux.Handle("/{account}/{op}", a.aliV1Mux()) // Alibaba v1: alibaba_v1.go
+	mux.Handle("/v2/d", a.route(epAliV2, false, a.handleAliV2, http.MethodGet, http.MethodHead))
 	mux.Handle("/", a.route(epOther, false, a.handleNotFound))
 	return mux
 }
