@@ -37,6 +37,9 @@ func upstream(q *dns.Msg) *dns.Msg {
 	switch qq.Qtype {
 	case dns.TypeA:
 		s = fmt.Sprintf("%s 120 IN A 192.0.2.%d", qq.Name, third)
+		if strings.HasPrefix(qq.Name, "curl.") { // a name curl connects to after resolving it
+			s = qq.Name + " 120 IN A 127.0.0.1"
+		}
 	case dns.TypeMX:
 		s = qq.Name + " 300 IN MX 10 mail." + qq.Name
 	case dns.TypeTXT:
@@ -64,8 +67,9 @@ func freeAddr(t *testing.T) string {
 }
 
 // startServe builds cmd/httpdns and runs `httpdns serve` over a DNS server on 127.0.0.1, with the
-// repository's test geo databases and the subnet tier; it returns the public base URL.
-func startServe(t *testing.T) string {
+// repository's test geo databases, the subnet tier and extra config lines; it returns the public
+// base URL.
+func startServe(t *testing.T, extra string) string {
 	t.Helper()
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "httpdns")
@@ -86,8 +90,8 @@ geoip:
   city: %q
   isp: %q
 default_tier: subnet
-`, listen, freeAddr(t), dnstest.Start(t, &dnstest.Recorder{Reply: upstream}),
-		filepath.Join(testdata, "world-city.mmdb"), filepath.Join(testdata, "world-isp.mmdb"))
+%s`, listen, freeAddr(t), dnstest.Start(t, &dnstest.Recorder{Reply: upstream}),
+		filepath.Join(testdata, "world-city.mmdb"), filepath.Join(testdata, "world-isp.mmdb"), extra)
 	path := filepath.Join(dir, "httpdns.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
@@ -126,7 +130,7 @@ default_tier: subnet
 // (their upstream URLs are package variables, pointed at our serve), for A with and without
 // edns_client_subnet, MX and TXT. Not parallel: the providers' URLs are process-wide.
 func TestDohGo(t *testing.T) {
-	base := startServe(t)
+	base := startServe(t, "")
 	google.Upstream[google.DefaultProvides] = base + "/resolve"
 	cloudflare.Upstream[cloudflare.DefaultProvides] = base + "/dns-query"
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)

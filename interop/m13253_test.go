@@ -79,7 +79,7 @@ insecure_tls_skip_verify = true
 // the upstream gave them (the JSON mode rebuilds each record from our presentation-format data, and
 // rejects a name with a doubled trailing dot).
 func TestM13253DoHClient(t *testing.T) {
-	base := startServe(t)
+	base := startServe(t, "")
 	for _, mode := range []struct{ kind, url string }{
 		{"upstream_google", base + "/resolve"},
 		{"upstream_ietf", base + "/dns-query"},
