@@ -3,6 +3,7 @@ module github.com/httpdns/httpdns/interop
 go 1.26.8
 
 require (
+	github.com/aliyun/alicloud-httpdns-go-sdk v1.0.1
 	github.com/httpdns/httpdns v0.0.0
 	github.com/likexian/doh-go v0.6.4
 	github.com/miekg/dns v1.1.73
