@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -371,6 +372,28 @@ func TestIPParamDNSMessageDoors(t *testing.T) {
 			if got := testutil.ToFloat64(ta.limitMetrics.ipIgnored); got != wantIgnored {
 				t.Errorf("httpdns_http_ip_param_ignored_total = %v, want %v", got, wantIgnored)
 			}
+		})
+	}
+}
+
+// BenchmarkLimiterAllow is the rate limit's cost on a request: one client, and clients spread
+// over many addresses (the table turning over).
+//
+//	go test -run '^$' -bench LimiterAllow -benchmem ./api
+func BenchmarkLimiterAllow(b *testing.B) {
+	for _, n := range []int{1, 1 << 20} {
+		b.Run(strconv.Itoa(n)+"_clients", func(b *testing.B) {
+			l := newLimiter(1e9, 1e9, DefaultRateLimitClients)
+			now := time.Now()
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				i := uint32(0)
+				for pb.Next() {
+					k := i % uint32(n)
+					i++
+					l.allow(netip.AddrFrom4([4]byte{10, byte(k >> 16), byte(k >> 8), byte(k)}), now)
+				}
+			})
 		})
 	}
 }
