@@ -57,6 +57,20 @@
 // the whole header ignored: the peer is used, and the request is not rejected for what a proxy wrote.
 // Entries may carry a port ("1.2.3.4:5678", "[2001:db8::1]:443"), as some proxies add one.
 //
+// Config.IPParam says who may give ip= and the other doors' equivalents (cip=, edns_client_subnet,
+// the ECS option): everyone (IPParamAny), only requests from a trusted proxy (IPParamTrusted), or
+// nobody (IPParamOff). A choice not allowed is ignored and counted, never refused: the request is
+// answered for its sender (limit.go, client.go).
+//
+// # Rate limit
+//
+// With Config.ClientQPS set, the public handler admits each sender (the peer, or a trusted proxy's
+// X-Forwarded-For client, never ip=; IPv6 by /64) at most ClientQPS requests a second in bursts of
+// ClientBurst, checked once before any door runs; /healthz and /readyz are exempt. Past it the
+// answer is 429 with Retry-After: {"code":"TooManyRequests"} from the JSON doors, an empty body
+// from RFC 8484 and DNSPod. The buckets live in a bounded table (Config.RateLimitClients). The TLS
+// listener serves the same handler (NewTLSServer, Certificate), so one budget covers both.
+//
 // # Admin endpoints
 //
 //	GET  /admin/domains    200 text/plain: the whitelist
