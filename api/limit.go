@@ -179,8 +179,8 @@ func retryAfter(wait time.Duration) int {
 
 // refuseLimited answers a request over its client's rate: 429 in the format of the door it was
 // for. The JSON doors get {"code":"TooManyRequests"}; RFC 8484 clients (POST, or GET with dns=)
-// and DNSPod clients (/d?dn=) get an empty body, since their formats have no error body to put the
-// code in and their clients read only the status.
+// and DNSPod clients (/d?dn=, /conf) get an empty body, since their formats have no error body to
+// put the code in and their clients read only the status.
 func (a *API) refuseLimited(w http.ResponseWriter, r *http.Request) {
 	if bareDoor(r) {
 		w.Header().Set("Content-Length", "0")
@@ -192,13 +192,15 @@ func (a *API) refuseLimited(w http.ResponseWriter, r *http.Request) {
 }
 
 // bareDoor reports whether r is for a door whose errors carry no body: RFC 8484 (/dns-query
-// without name=) or DNSPod (/d with dn=).
+// without name=) or DNSPod (/d with dn=, /conf).
 func bareDoor(r *http.Request) bool {
 	switch r.URL.Path {
 	case "/dns-query":
 		return !r.URL.Query().Has("name")
 	case "/d":
 		return r.URL.Query().Has("dn")
+	case "/conf":
+		return true
 	}
 	return false
 }

@@ -248,6 +248,7 @@ func TestRateLimitBareDoors(t *testing.T) {
 		{"POST", "/dns-query"},
 		{"GET", "/dns-query?dns=AAABAAABAAAAAAAAA3d3dwdleGFtcGxlA2NvbQAAAQAB"},
 		{"GET", "/d?dn=www.example.com&ttl=1"},
+		{"GET", "/conf?id=1&alg=des"},
 	} {
 		resp, body := fetch(t, srv, tt.method, tt.path, "")
 		if resp.StatusCode != http.StatusTooManyRequests || len(body) != 0 || resp.Header.Get("Retry-After") == "" {
