@@ -63,3 +63,17 @@ func BenchmarkAlibabaV2GCM(b *testing.B) {
 	q := v2Query(map[string]string{"id": "200000", "m": "2", "enc": v2Encrypt(t, 2, `{"dn":"api.example.com"}`), "exp": exp}, v2Secret)
 	serveLoop(b, benchAliAPI(b), "/v2/d?"+q)
 }
+
+// BenchmarkAlibabaV1SignDServer is BenchmarkAlibabaV1SignD on loopback, beside BenchmarkDServer:
+//
+//	go test ./api -run '^$' -bench 'BenchmarkDServer|Alibaba.*Server' -benchmem
+func BenchmarkAlibabaV1SignDServer(b *testing.B) {
+	serveConns(b, benchAliAPI(b), "/100000/sign_d?host=www.aliyun.com&t=1534316400&s=60c71e98b6d7fcbb366243e224eab457")
+}
+
+// BenchmarkAlibabaV2Server is BenchmarkAlibabaV2 on loopback, beside BenchmarkDServer.
+func BenchmarkAlibabaV2Server(b *testing.B) {
+	exp := strconv.FormatInt(vectorNow.Unix()+600, 10)
+	q := v2Query(map[string]string{"id": "200000", "dn": "api.example.com", "exp": exp, "v": "1.0"}, v2Secret)
+	serveConns(b, benchAliAPI(b), "/v2/d?"+q)
+}

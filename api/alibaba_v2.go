@@ -13,8 +13,9 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/netip"
 	"net/url"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -49,12 +50,12 @@ type v2Request struct {
 // handleAliV2 serves GET /v2/d. Checks run in this order: id, account, m, signature (or
 // signed_only), decryption, then dn (at most 5 names), q and the client (cip, as ip= on /d).
 func (a *API) handleAliV2(w http.ResponseWriter, r *http.Request) {
-	v, err := url.ParseQuery(r.URL.RawQuery)
-	if err != nil {
-		a.writeError(w, r, errInvalidArgument("query string", "malformed percent-encoding"))
+	var v v2Values
+	if err := v.parse(r.URL.RawQuery); err != nil {
+		a.writeError(w, r, err)
 		return
 	}
-	req, err := a.v2Parse(v)
+	req, err := a.v2Parse(&v)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
@@ -90,33 +91,93 @@ func (a *API) handleAliV2(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), a.timeout)
 	defer cancel()
-	a.runJobs(ctx, client, jobs)
+	if len(jobs) == 1 { // the common single lookup: no goroutine
+		j := &jobs[0]
+		if j.ans, j.err = a.resolver.Resolve(ctx, resolver.Query{Name: j.host, Qtype: j.qtype, Client: client}); j.err != nil {
+			j.ans = resolver.Answer{}
+		}
+	} else {
+		a.runJobs(ctx, client, jobs)
+	}
 	if err := allFailed(jobs); err != nil {
 		a.writeError(w, r, err)
 		return
 	}
 	buf := a.getBuf()
-	data := appendV2Data(*buf, client.String(), jobs)
-	var b []byte
+	b := append(*buf, `{"code":"success","mode":"`...)
+	b = strconv.AppendInt(b, int64(req.mode), 10)
+	b = append(b, `","data":`...)
 	if req.mode == 0 {
-		b = append([]byte(`{"code":"success","mode":"0","data":`), data...)
+		b = appendV2Data(b, client, jobs)
 	} else {
-		sealed, err := v2Seal(req, data)
+		sealed, err := v2Seal(req, appendV2Data(nil, client, jobs))
 		if err != nil {
-			a.putBuf(buf, data)
+			a.putBuf(buf, b)
 			a.writeError(w, r, err)
 			return
 		}
-		b = append([]byte(`{"code":"success","mode":"`+strconv.Itoa(req.mode)+`","data":"`), sealed...)
+		b = append(b, '"')
+		b = append(b, sealed...)
 		b = append(b, '"')
 	}
 	b = append(b, "}\n"...)
-	a.putBuf(buf, data)
 	a.writeJSON(w, http.StatusOK, b)
+	a.putBuf(buf, b)
+}
+
+// v2Values are a /v2/d query string's parameters, decoded, in order; the first of a repeated name
+// counts, as with url.Values.Get. The parameters of real requests fit the array: no allocation.
+type v2Values struct {
+	arr [16]v2Pair
+	kv  []v2Pair
+}
+
+type v2Pair struct{ k, v string }
+
+func (q *v2Values) parse(raw string) error {
+	q.kv = q.arr[:0]
+	for raw != "" {
+		var pair string
+		pair, raw, _ = strings.Cut(raw, "&")
+		if pair == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(pair, "=")
+		var err error
+		if needsUnescape(k) {
+			if k, err = url.QueryUnescape(k); err != nil {
+				return errInvalidArgument("query string", "malformed percent-encoding")
+			}
+		}
+		if needsUnescape(v) {
+			if v, err = url.QueryUnescape(v); err != nil {
+				return errInvalidArgument(quoteEcho(k), "malformed percent-encoding")
+			}
+		}
+		if _, ok := q.lookup(k); !ok {
+			q.kv = append(q.kv, v2Pair{k, v})
+		}
+	}
+	return nil
+}
+
+func (q *v2Values) lookup(k string) (string, bool) {
+	for _, p := range q.kv {
+		if p.k == k {
+			return p.v, true
+		}
+	}
+	return "", false
+}
+
+// Get is the value of k, "" when absent.
+func (q *v2Values) Get(k string) string {
+	v, _ := q.lookup(k)
+	return v
 }
 
 // v2Parse reads the account, mode, signature and (encrypted or plain) fields of a /v2/d request.
-func (a *API) v2Parse(v url.Values) (*v2Request, error) {
+func (a *API) v2Parse(v *v2Values) (*v2Request, error) {
 	id := v.Get("id")
 	if id == "" {
 		return nil, errMissingArgument("id")
@@ -142,8 +203,8 @@ func (a *API) v2Parse(v url.Values) (*v2Request, error) {
 	} else if acc.Alibaba.SignedOnly {
 		return nil, errUnsignedDisabled()
 	}
-	if cip, ok := v["cip"]; ok {
-		req.cip, req.cipSet = cip[0], true
+	if cip, ok := v.lookup("cip"); ok {
+		req.cip, req.cipSet = cip, true
 	}
 	if req.mode == 0 {
 		req.dn, req.q = v.Get("dn"), v.Get("q")
@@ -178,7 +239,7 @@ func (a *API) v2Parse(v url.Values) (*v2Request, error) {
 
 // checkV2Signature checks exp (an expiry, as v1's t) and s = hex(HMAC-SHA256(hex-decoded secret,
 // the sorted k=v pairs of the signed parameters that are present and non-empty, joined by &)).
-func (a *API) checkV2Signature(acc *accountState, v url.Values, s string) error {
+func (a *API) checkV2Signature(acc *accountState, v *v2Values, s string) error {
 	exp := v.Get("exp")
 	if exp == "" {
 		return errMissingArgument("exp")
@@ -193,27 +254,28 @@ func (a *API) checkV2Signature(acc *accountState, v url.Values, s string) error 
 	if err := a.checkExpiry(t); err != nil {
 		return err
 	}
-	keys := make([]string, 0, len(v2Signed)+2)
-	for _, k := range v2Signed {
-		if v.Get(k) != "" {
-			keys = append(keys, k)
+	var arr [16]v2Pair
+	signed := arr[:0]
+	for _, p := range v.kv {
+		if p.v != "" && (slices.Contains(v2Signed[:], p.k) || strings.HasPrefix(p.k, "sdns-")) {
+			signed = append(signed, p)
 		}
 	}
-	for k := range v {
-		if strings.HasPrefix(k, "sdns-") && v.Get(k) != "" {
-			keys = append(keys, k)
-		}
-	}
-	sort.Strings(keys)
+	slices.SortFunc(signed, func(x, y v2Pair) int { return strings.Compare(x.k, y.k) })
 	mac := hmac.New(sha256.New, acc.hmacKey)
-	for i, k := range keys {
+	var line []byte
+	for i, p := range signed {
+		line = line[:0]
 		if i > 0 {
-			mac.Write([]byte{'&'})
+			line = append(line, '&')
 		}
-		mac.Write([]byte(k + "=" + v.Get(k)))
+		line = append(append(append(line, p.k...), '='), p.v...)
+		mac.Write(line)
 	}
-	want := hex.EncodeToString(mac.Sum(nil))
-	if !hmac.Equal([]byte(strings.ToLower(s)), []byte(want)) {
+	var sum [sha256.Size]byte
+	var want [2 * sha256.Size]byte
+	hex.Encode(want[:], mac.Sum(sum[:0]))
+	if len(s) != len(want) || !hmac.Equal([]byte(strings.ToLower(s)), want[:]) {
 		return errInvalidSignature()
 	}
 	return nil
@@ -301,10 +363,10 @@ func v2Seal(req *v2Request, data []byte) ([]byte, error) {
 // A family asked for with no addresses carries no_ip_code (DomainNotExist for NXDOMAIN, else
 // RRNotExist); a family whose resolution failed while others succeeded is left out, so no SDK caches
 // it as empty.
-func appendV2Data(b []byte, cip string, jobs []job) []byte {
-	b = append(b, `{"cip":`...)
-	b = appendJSONString(b, cip)
-	b = append(b, `,"answers":[`...)
+func appendV2Data(b []byte, cip netip.Addr, jobs []job) []byte {
+	b = append(b, `{"cip":"`...)
+	b = cip.AppendTo(b)
+	b = append(b, `","answers":[`...)
 	for i := 0; i < len(jobs); {
 		host := jobs[i].host
 		if i > 0 {
