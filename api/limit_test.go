@@ -398,3 +398,19 @@ func BenchmarkLimiterAllow(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkDRateLimited is the cache-hit /d of BenchmarkDParallel with the rate limit on (a limit
+// no request reaches, every request from one client: the worst case for its lock), beside it off.
+//
+//	go test -run '^$' -bench DRateLimited -benchmem ./api
+func BenchmarkDRateLimited(b *testing.B) {
+	for _, qps := range []float64{0, 1e12} {
+		b.Run("client_qps="+strconv.FormatFloat(qps, 'g', -1, 64), func(b *testing.B) {
+			ta := newTestAPI(b, Config{Resolver: fixedResolver{resolver.Answer{
+				Name: "api.example.com", Qtype: resolver.TypeA, TTL: 57, OriginTTL: 60,
+				IPs: []netip.Addr{netip.MustParseAddr("203.0.113.10")}, Scope: "192.0.2.0/24", Tier: "subnet",
+			}}, ClientQPS: qps, ClientBurst: 1 << 30})
+			serveParallel(b, ta.Public(), "/d?host=api.example.com")
+		})
+	}
+}
