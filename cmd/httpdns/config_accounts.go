@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -131,7 +132,7 @@ func (s *Secret) load(dir string) {
 		s.value = v
 	case s.File != "":
 		s.File = resolvePath(dir, s.File)
-		data, err := os.ReadFile(s.File)
+		data, err := readSmallFile(s.File, maxSecretBytes)
 		if err != nil {
 			s.err = "reading " + s.File + ": " + errnoText(err)
 			return
@@ -141,6 +142,27 @@ func (s *Secret) load(dir string) {
 			s.err = "the file " + s.File + " is empty"
 		}
 	}
+}
+
+// maxSecretBytes bounds a secret file: a secret is short, and a path to a device or a wrong file
+// must not make the start read without end.
+const maxSecretBytes = 64 << 10
+
+// readSmallFile reads path whole if it holds at most limit bytes.
+func readSmallFile(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("larger than %d bytes: not a secret", limit)
+	}
+	return data, nil
 }
 
 // errnoText is why a file could not be read, without echoing anything of its content.

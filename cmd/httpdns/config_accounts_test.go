@@ -85,6 +85,7 @@ func TestParseConfigAccountsBad(t *testing.T) {
 		{"short des key", `accounts: [{id: "1", dnspod: {des_key: "s3cr"}}]`, "accounts", "des_key"},
 		{"env unset", `accounts: [{id: "1", alibaba: {secret: {env: HTTPDNS_TEST_UNSET_VARIABLE}}}]`, "accounts[0].alibaba.secret", "HTTPDNS_TEST_UNSET_VARIABLE is not set"},
 		{"file missing", `accounts: [{id: "1", dnspod: {token: {file: no/such/file}}}]`, "accounts[0].dnspod.token", "no such file"},
+		{"a device, not a secret", `accounts: [{id: "1", dnspod: {token: {file: /dev/zero}}}]`, "accounts[0].dnspod.token", "larger than 65536 bytes"},
 		{"env and file", `accounts: [{id: "1", alibaba: {secret: {env: A, file: b}}}]`, "accounts[0].alibaba.secret", "exactly one of env and file"},
 		{"unknown secret key", `accounts: [{id: "1", alibaba: {secret: {vault: x}}}]`, "accounts[0].alibaba.secret", `unknown key "vault"`},
 		{"secret as a list", `accounts: [{id: "1", alibaba: {secret: [a]}}]`, "accounts[0].alibaba.secret", "not a list"},
