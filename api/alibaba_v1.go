@@ -265,9 +265,35 @@ func (a *API) aliV1Single(w http.ResponseWriter, r *http.Request, p params) {
 		return
 	}
 	buf := a.getBuf()
-	b := appendD(*buf, host, client, fams, &a4, &a6)
+	b := appendAliV1D(*buf, host, client, fams, &a4, &a6)
 	a.writeJSON(w, http.StatusOK, b)
 	a.putBuf(buf, b)
+}
+
+// appendAliV1D appends the v1 single answer: /d's, except that ips is present only when IPv4 was
+// asked and ipsv6 only when IPv6 was, as Alibaba answers (the C SDK makes a record of each array
+// present, so an empty ipsv6 would be an empty AAAA record).
+func appendAliV1D(b []byte, host string, client netip.Addr, fams families, a4, a6 *resolver.Answer) []byte {
+	b = append(b, `{"host":`...)
+	b = appendJSONString(b, host)
+	b = append(b, `,"client_ip":"`...)
+	b = client.AppendTo(b)
+	b = append(b, '"')
+	if fams.has(resolver.TypeA) {
+		b = append(b, `,"ips":`...)
+		b = appendIPs(b, a4.IPs)
+	}
+	if fams.has(resolver.TypeAAAA) {
+		b = append(b, `,"ipsv6":`...)
+		b = appendIPs(b, a6.IPs)
+	}
+	ttl, origin, scope := dTTL(fams, a4, a6)
+	b = appendKeyUint(b, "ttl", ttl)
+	b = appendKeyUint(b, "origin_ttl", origin)
+	if scope != "" {
+		b = appendKeyString(b, "scope", scope)
+	}
+	return append(b, "}\n"...)
 }
 
 // aliV1Batch answers /{account}/resolve and /sign_resolve as /resolve answers, at most 5 hosts:

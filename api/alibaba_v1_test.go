@@ -217,6 +217,18 @@ func TestAlibabaV1Answers(t *testing.T) {
 			t.Errorf("%d %s", code, body)
 		}
 	})
+	t.Run("single: only the families asked are present", func(t *testing.T) {
+		for query, want := range map[string]string{"": `"ips":[`, "&query=4": `"ips":[`, "&query=6": `"ipsv6":[`} {
+			code, body := httpGet(t, url+"/100000/d?host=api.example"+query)
+			other := `"ipsv6"`
+			if want == `"ipsv6":[` {
+				other = `"ips"`
+			}
+			if code != 200 || !strings.Contains(string(body), want) || strings.Contains(string(body), other) {
+				t.Errorf("query %q: %d %s", query, code, body)
+			}
+		}
+	})
 	t.Run("single 4,6", func(t *testing.T) {
 		code, body := httpGet(t, url+"/100000/d?host=api.example&query=4%2C6&ip=10.0.7.9")
 		var d v1Single
