@@ -188,19 +188,27 @@ func (as *accounts) DNSPodKeys(id string) (DNSPodKeys, bool) {
 	return DNSPodKeys{DES: st.DNSPod.DESKey, AES: st.DNSPod.AESKey}, true
 }
 
-// DNSPodToken reports whether token is the DNSPod token of an account. Every account's token is
-// compared, as SHA-256 digests in constant time, so timing tells nothing about any of them.
+// DNSPodToken reports whether token is the DNSPod token of an account, and counts the request under
+// that account (or under "unknown"). Every account's token is compared, as SHA-256 digests in
+// constant time, so timing tells nothing about any of them.
 func (as *accounts) DNSPodToken(token string) bool {
 	sum := sha256.Sum256([]byte(token))
-	found := 0
+	var match *accountState
 	for _, st := range as.cur.Load().byID {
 		if st.DNSPod == nil || st.DNSPod.Token == "" {
 			continue
 		}
 		want := sha256.Sum256([]byte(st.DNSPod.Token))
-		found |= subtle.ConstantTimeCompare(sum[:], want[:])
+		if subtle.ConstantTimeCompare(sum[:], want[:]) == 1 {
+			match = st
+		}
 	}
-	return found == 1
+	if match == nil {
+		as.unknown.Inc()
+		return false
+	}
+	match.requests.Inc()
+	return true
 }
 
 // list returns the current accounts in the order they were given.

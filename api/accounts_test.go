@@ -33,8 +33,8 @@ func TestAccountsServeTheDNSPodDoor(t *testing.T) {
 		}
 	}
 	text := get(ta.Admin(), "/metrics").Body.String()
-	for _, want := range []string{`httpdns_account_requests_total{account="1234"} 1`,
-		`httpdns_account_requests_total{account="5678"} 1`, `httpdns_account_requests_total{account="unknown"} 1`} {
+	for _, want := range []string{`httpdns_account_requests_total{account="1234"} 2`,
+		`httpdns_account_requests_total{account="5678"} 2`, `httpdns_account_requests_total{account="unknown"} 3`} {
 		if !strings.Contains(text, want) {
 			t.Errorf("/metrics lacks %s", want)
 		}
