@@ -16,6 +16,7 @@ import (
 
 	dohdns "github.com/likexian/doh-go/dns"
 	"github.com/likexian/doh-go/provider/cloudflare"
+	"github.com/likexian/doh-go/provider/dnspod"
 	"github.com/likexian/doh-go/provider/google"
 	"github.com/miekg/dns"
 
@@ -175,4 +176,30 @@ func mustPrefix(t *testing.T, s string) netip.Prefix {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// TestDohGoDNSPod drives doh-go v0.6.4's DNSPod provider, unmodified, against serve's /d?dn= door
+// (plain mode): it sends dn=, ttl=1 and, for an ECS subnet, ip=, and reads "IPs,TTL".
+func TestDohGoDNSPod(t *testing.T) {
+	base := startServe(t, "")
+	dnspod.Upstream[dnspod.DefaultProvides] = base + "/d"
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	p := dnspod.New()
+	for _, tt := range []struct {
+		domain string
+		ecs    dohdns.ECS
+		want   string
+	}{
+		{"ecs.interop.test", "20.1.7.0/24", "192.0.2.7"},
+		{"other.interop.test", "20.1.9.0/24", "192.0.2.9"},
+	} {
+		rsp, err := p.ECSQuery(ctx, dohdns.Domain(tt.domain), dohdns.TypeA, tt.ecs)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.domain, err)
+		}
+		if rsp.Status != 0 || len(rsp.Answer) != 1 || rsp.Answer[0].Data != tt.want || rsp.Answer[0].TTL <= 0 {
+			t.Errorf("%s with ECS %s: %+v, want one answer %s with a TTL", tt.domain, tt.ecs, rsp, tt.want)
+		}
+	}
 }
