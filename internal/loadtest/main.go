@@ -28,6 +28,11 @@
 // figure. On 2 cores the generator needs about as much CPU per request as the server, so at half
 // of wrk's maximum the two together come near to the machine's capacity. The default run takes
 // a little over two minutes.
+//
+// With -doors it measures instead each door's cache hit against /d's on one server, and dnsperf's
+// RFC 8484 against wrk's /d over TLS (doors.go):
+//
+//	go run ./internal/loadtest -doors -duration 5s -rounds 3
 package main
 
 import (
@@ -72,6 +77,8 @@ type options struct {
 	latencyWarmup      time.Duration
 	latencyRounds      int
 	latencyConnections int
+	// doors mode (doors.go)
+	doors bool
 }
 
 // parseOptions reads args into options and checks them.
@@ -89,6 +96,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.latencyWarmup, "latency-warmup", time.Second, "unmeasured lead-in of each open-loop run, at the same rate")
 	fs.IntVar(&o.latencyRounds, "latency-rounds", 3, "bare/httpdns open-loop pairs to run (0 skips the phase)")
 	fs.IntVar(&o.latencyConnections, "latency-connections", 64, "open-loop keep-alive connections")
+	fs.BoolVar(&o.doors, "doors", false, "measure each door's cache hit against /d instead, and dnsperf -m doh against wrk on /d over TLS (doors.go)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -117,6 +125,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if _, err := exec.LookPath("wrk"); err != nil {
 		return errors.New("wrk not found: apt-get install wrk")
 	}
+	if o.doors {
+		return runDoors(ctx, o, stdout)
+	}
 	bare, err := startBare()
 	if err != nil {
 		return err
@@ -127,7 +138,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer demo.Close()
-	targets := []target{{"bare", bare.URL, bare.PID()}, {"httpdns", demo.URL, demo.PID()}}
+	targets := []target{{name: "bare", url: bare.URL, pid: bare.PID()}, {name: "httpdns", url: demo.URL, pid: demo.PID()}}
 	fmt.Fprintf(stdout, "targets: bare %s (pid %d), httpdns %s (httpdns demo, pid %d)\n\n", bare.URL, bare.PID(), demo.URL, demo.PID())
 	maxRate, err := throughputRounds(ctx, o, targets, stdout)
 	if err != nil || o.latencyRounds == 0 {
@@ -146,6 +157,8 @@ type target struct {
 	url  string
 	// pid is the server's process, whose CPU time is measured over each run.
 	pid int
+	// header is one request header wrk sends ("Name: value"), "" for none.
+	header string
 }
 
 // runOrder returns the order in which round (from 1) runs the targets: as listed in odd rounds,

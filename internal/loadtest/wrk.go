@@ -57,8 +57,11 @@ func wrkRun(ctx context.Context, o options, t target) (wrkResult, error) {
 	if err != nil {
 		return wrkResult{}, err
 	}
-	out, err := exec.CommandContext(ctx, "wrk", "-t", strconv.Itoa(o.threads), "-c", strconv.Itoa(o.connections),
-		"-d", o.duration.String(), t.url).CombinedOutput()
+	args := []string{"-t", strconv.Itoa(o.threads), "-c", strconv.Itoa(o.connections), "-d", o.duration.String()}
+	if t.header != "" {
+		args = append(args, "-H", t.header)
+	}
+	out, err := exec.CommandContext(ctx, "wrk", append(args, t.url)...).CombinedOutput()
 	if err != nil {
 		return wrkResult{}, fmt.Errorf("%w\n%s", err, out)
 	}

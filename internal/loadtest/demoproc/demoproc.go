@@ -101,6 +101,12 @@ func (d *Demo) Close() {
 // simulated DNS servers as its upstreams, waits until it answers /healthz and warms the demo's
 // question in it. The caller stops it with Stop before closing the demo.
 func (d *Demo) Serve(ctx context.Context) (*Proc, error) {
+	return d.ServeConfig(ctx, filepath.Join(d.Dir, "httpdns.yaml"))
+}
+
+// ServeConfig is Serve with another config, such as the demo's with more settings appended; its
+// listen and admin_listen are overridden by free loopback ports.
+func (d *Demo) ServeConfig(ctx context.Context, config string) (*Proc, error) {
 	pub, adm, err := freeAddrs()
 	if err != nil {
 		return nil, err
@@ -110,7 +116,7 @@ func (d *Demo) Serve(ctx context.Context) (*Proc, error) {
 		return nil, fmt.Errorf("parsing the demo's URL: %w", err)
 	}
 	u.Host = pub
-	cmd := command(d.bin, "serve", "-config", filepath.Join(d.Dir, "httpdns.yaml"), "-listen", pub, "-admin-listen", adm)
+	cmd := command(d.bin, "serve", "-config", config, "-listen", pub, "-admin-listen", adm)
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting httpdns serve: %w", err)
 	}
