@@ -14,7 +14,8 @@ package main
 // that round, and the median ratio over the rounds is what the 15% bar (at least 0.85) is read
 // from. Then, when dnsperf is installed (apt-get install dnsperf), the same rounds alternate wrk on
 // /d over https and `dnsperf -m doh` (RFC 8484 GET over HTTP/2, the same connections and queries in
-// flight) against the TLS listener.
+// flight) against the TLS listener, with the server's and each client's own CPU per request: on a
+// 2-core machine the client shares the cores with the server, so a costlier client lowers the rate.
 
 import (
 	"bytes"
@@ -260,10 +261,10 @@ func dnsperfRounds(ctx context.Context, o options, d target, tlsAddr, name strin
 		"-c", strconv.Itoa(o.connections), "-q", strconv.Itoa(o.connections), "-T", strconv.Itoa(o.threads)}
 	fmt.Fprintf(stdout, "TLS: wrk %s (HTTP/1.1) against dnsperf %s (RFC 8484 GET, HTTP/2), %v per run\n",
 		d.url, strings.Join(args, " "), o.duration)
-	var wrkRates, perfRates, ratios []float64
+	var wrkRates, perfRates, ratios, wrkCPU, perfCPU, wrkOwn, perfOwn []float64
 	for i := range o.rounds {
 		var w wrkResult
-		var qps float64
+		var p dnsperfResult
 		for _, j := range runOrder(i+1, 2) {
 			if j == 0 {
 				if w, err = wrkRun(ctx, o, d); err != nil {
@@ -271,20 +272,48 @@ func dnsperfRounds(ctx context.Context, o options, d target, tlsAddr, name strin
 				}
 				continue
 			}
-			out, err := exec.CommandContext(ctx, "dnsperf", args...).CombinedOutput()
-			if err != nil {
-				return fmt.Errorf("running dnsperf: %w\n%s", err, out)
-			}
-			if qps, err = parseDnsperf(out); err != nil {
+			if p, err = dnsperfRun(ctx, args, d.pid); err != nil {
 				return err
 			}
 		}
-		wrkRates, perfRates, ratios = append(wrkRates, w.rps), append(perfRates, qps), append(ratios, qps/w.rps)
-		fmt.Fprintf(stdout, "round %d: wrk /d over https %.0f req/s, dnsperf -m doh %.0f queries/s, ratio %.2f\n", i+1, w.rps, qps, qps/w.rps)
+		wrkRates, perfRates, ratios = append(wrkRates, w.rps), append(perfRates, p.qps), append(ratios, p.qps/w.rps)
+		wrkCPU, perfCPU = append(wrkCPU, float64(w.cpu)/1e3), append(perfCPU, float64(p.cpu)/1e3)
+		wrkOwn, perfOwn = append(wrkOwn, float64(w.clientCPU)/1e3), append(perfOwn, float64(p.clientCPU)/1e3)
+		fmt.Fprintf(stdout, "round %d: wrk /d over https %.0f req/s, dnsperf -m doh %.0f queries/s, ratio %.2f; "+
+			"server CPU/req wrk %s, dnsperf %s; the client's own CPU/req wrk %s, dnsperf %s\n",
+			i+1, w.rps, p.qps, p.qps/w.rps, us(w.cpu), us(p.cpu), us(w.clientCPU), us(p.clientCPU))
 	}
-	fmt.Fprintf(stdout, "median: wrk /d over https %.0f req/s, dnsperf -m doh %.0f queries/s, ratio %.2f\n",
-		median(wrkRates), median(perfRates), median(ratios))
+	fmt.Fprintf(stdout, "median: wrk /d over https %.0f req/s, dnsperf -m doh %.0f queries/s, ratio %.2f; "+
+		"server CPU µs/req wrk %.1f, dnsperf %.1f; the client's own CPU µs/req wrk %.1f, dnsperf %.1f\n",
+		median(wrkRates), median(perfRates), median(ratios), median(wrkCPU), median(perfCPU), median(wrkOwn), median(perfOwn))
 	return nil
+}
+
+// dnsperfResult is one dnsperf run.
+type dnsperfResult struct {
+	qps float64
+	// cpu is the server's CPU time per query over the run, clientCPU dnsperf's own.
+	cpu, clientCPU time.Duration
+}
+
+// dnsperfRun runs dnsperf with args and measures the server pid's CPU over it.
+func dnsperfRun(ctx context.Context, args []string, pid int) (dnsperfResult, error) {
+	meter, err := startCPU(pid)
+	if err != nil {
+		return dnsperfResult{}, err
+	}
+	cmd := exec.CommandContext(ctx, "dnsperf", args...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return dnsperfResult{}, fmt.Errorf("running dnsperf: %w\n%s", err, out)
+	}
+	qps, completed, err := parseDnsperf(out)
+	if err != nil {
+		return dnsperfResult{}, err
+	}
+	r := dnsperfResult{qps: qps, clientCPU: (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()) / time.Duration(completed)}
+	r.cpu, err = meter.perRequest(completed)
+	return r, err
 }
 
 var (
@@ -293,14 +322,17 @@ var (
 	dnsperfNoError   = regexp.MustCompile(`(?m)^\s*Response codes:\s+NOERROR\s+([0-9]+)`)
 )
 
-// parseDnsperf reads dnsperf's queries per second. It is an error when it printed none, completed
-// no query or saw a response code other than NOERROR: then it did not measure cache hits.
-func parseDnsperf(out []byte) (float64, error) {
+// parseDnsperf reads dnsperf's queries per second and completed queries. It is an error when it
+// printed none, completed no query or saw a response code other than NOERROR: then it did not
+// measure cache hits.
+func parseDnsperf(out []byte) (qps float64, completed int, err error) {
 	m, c, n := dnsperfQPS.FindSubmatch(out), dnsperfCompleted.FindSubmatch(out), dnsperfNoError.FindSubmatch(out)
 	if m == nil || c == nil || n == nil || string(c[1]) != string(n[1]) || string(c[1]) == "0" {
-		return 0, fmt.Errorf("unusable dnsperf output (no rate, or answers other than NOERROR):\n%s", out)
+		return 0, 0, fmt.Errorf("unusable dnsperf output (no rate, or answers other than NOERROR):\n%s", out)
 	}
-	return strconv.ParseFloat(string(m[1]), 64)
+	qps, err1 := strconv.ParseFloat(string(m[1]), 64)
+	completed, err2 := strconv.Atoi(string(c[1]))
+	return qps, completed, errors.Join(err1, err2)
 }
 
 // warmDoor asks t's URL three times; each must answer 200, so its answer is cached.

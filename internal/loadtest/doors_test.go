@@ -175,15 +175,15 @@ func TestParseDnsperf(t *testing.T) {
   Run time (s):         2.001
   Queries per second:   12060.000000
 `
-	if qps, err := parseDnsperf([]byte(ok)); err != nil || qps != 12060 {
-		t.Errorf("parseDnsperf = %v, %v", qps, err)
+	if qps, n, err := parseDnsperf([]byte(ok)); err != nil || qps != 12060 || n != 24120 {
+		t.Errorf("parseDnsperf = %v, %d, %v", qps, n, err)
 	}
 	for _, bad := range []string{
 		strings.Replace(ok, "NOERROR 24120 (100.00%)", "NOERROR 12060 (50.00%), SERVFAIL 12060 (50.00%)", 1),
 		strings.Replace(ok, "  Queries per second:   12060.000000\n", "", 1),
 		"[Status] Command line: dnsperf\n[Timeout] Query timed out\n",
 	} {
-		if _, err := parseDnsperf([]byte(bad)); err == nil {
+		if _, _, err := parseDnsperf([]byte(bad)); err == nil {
 			t.Errorf("parseDnsperf accepted:\n%s", bad)
 		}
 	}

@@ -49,6 +49,8 @@ type wrkResult struct {
 	socketErrs string
 	// cpu is the server's CPU time per request over the run.
 	cpu time.Duration
+	// clientCPU is wrk's own CPU time per request.
+	clientCPU time.Duration
 }
 
 // wrkRun runs one closed-loop wrk load against t and measures t's CPU over it.
@@ -61,7 +63,8 @@ func wrkRun(ctx context.Context, o options, t target) (wrkResult, error) {
 	if t.header != "" {
 		args = append(args, "-H", t.header)
 	}
-	out, err := exec.CommandContext(ctx, "wrk", append(args, t.url)...).CombinedOutput()
+	cmd := exec.CommandContext(ctx, "wrk", append(args, t.url)...)
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return wrkResult{}, fmt.Errorf("%w\n%s", err, out)
 	}
@@ -69,6 +72,7 @@ func wrkRun(ctx context.Context, o options, t target) (wrkResult, error) {
 	if err != nil {
 		return r, err
 	}
+	r.clientCPU = (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()) / time.Duration(r.requests)
 	r.cpu, err = meter.perRequest(r.requests)
 	return r, err
 }
