@@ -171,11 +171,16 @@ func (a *API) answerDNS(ctx context.Context, r *http.Request, q *dnsQuery) (dnsR
 
 // fillFromAnswer builds the reply of an A or AAAA question from the resolver's Answer: one record a
 // final address, owned by the name as asked, with the remaining TTL. The CNAME chain the resolver
-// followed is not kept (Answer has only its end), and a negative answer carries no SOA (the resolver
-// keeps only its negative TTL), so max-age is that TTL. The ECS scope is the prefix length of the
-// answer's cache key where it is a prefix (the block, or the CDN's finer scope), else the source's.
+// followed is not kept (Answer has only its end). The resolver keeps only a negative answer's TTL,
+// not its SOA, so a negative answer carries a synthesized SOA (negativeSOA) whose TTL and MINIMUM are
+// that remaining TTL: a client caching by RFC 2308 holds it exactly as long as we do. The ECS scope
+// is the prefix length of the answer's cache key where it is a prefix (the block, or the CDN's finer
+// scope), else the source's.
 func fillFromAnswer(res *dnsResult, q *dnsQuery, ans *resolver.Answer) {
 	res.msg.Rcode = ans.Rcode
+	if len(ans.IPs) == 0 && (ans.Rcode == dns.RcodeSuccess || ans.Rcode == dns.RcodeNameError) {
+		res.msg.Ns = []dns.RR{negativeSOA(q.name, ans.TTL)}
+	}
 	if n := len(ans.IPs); n > 0 { // one allocation each for the records, the slice and the addresses
 		res.msg.Answer = make([]dns.RR, 0, n)
 		hdr := dns.RR_Header{Name: q.name, Rrtype: q.qtype, Class: dns.ClassINET, Ttl: ans.TTL}
@@ -204,6 +209,18 @@ func fillFromAnswer(res *dnsResult, q *dnsQuery, ans *resolver.Answer) {
 		res.scope = 0
 	} else { // a city+ISP label: it holds for the source the client sent
 		res.scope = res.ecs.Bits()
+	}
+}
+
+// negativeSOA is the SOA of a negative answer served from the cache: owned by the question's name
+// (an ancestor-or-self of it, as RFC 2308 §3 asks), with the remaining negative TTL as both its TTL
+// and its MINIMUM; its servers are names under .invalid (RFC 6761), so nothing can mistake it for the
+// zone's own.
+func negativeSOA(name string, ttl uint32) *dns.SOA {
+	return &dns.SOA{
+		Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: ttl},
+		Ns:  "ns.httpdns.invalid.", Mbox: "hostmaster.httpdns.invalid.",
+		Serial: 1, Refresh: 3600, Retry: 600, Expire: 86400, Minttl: ttl,
 	}
 }
 

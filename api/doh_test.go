@@ -243,12 +243,23 @@ func TestDoH(t *testing.T) {
 		if age := maxAgeOf(t, resp); age == 0 || age > 45 {
 			t.Errorf("NXDOMAIN max-age %d, want in (0, the SOA MINIMUM 45]", age)
 		}
+		// RFC 2308: a negative answer carries an SOA, whose TTL and MINIMUM say how long to cache it.
+		if len(m.Ns) != 1 {
+			t.Fatalf("NXDOMAIN authority %v, want one SOA", m.Ns)
+		}
+		if soa, ok := m.Ns[0].(*dns.SOA); !ok || soa.Hdr.Name != "nx.example.test." || soa.Minttl == 0 ||
+			soa.Minttl > 45 || soa.Hdr.Ttl != soa.Minttl {
+			t.Errorf("NXDOMAIN authority %v, want an SOA of the name with the remaining negative TTL", m.Ns[0])
+		}
 		resp, m = dohGet(t, d.url, new(dns.Msg).SetQuestion("nodata.example.test.", dns.TypeAAAA))
 		if m == nil || m.Rcode != dns.RcodeSuccess || len(m.Answer) != 0 {
 			t.Fatalf("reply %v", m)
 		}
 		if age := maxAgeOf(t, resp); age == 0 || age > 30 {
 			t.Errorf("NODATA max-age %d, want in (0, the SOA TTL 30]", age)
+		}
+		if len(m.Ns) != 1 || m.Ns[0].Header().Rrtype != dns.TypeSOA {
+			t.Errorf("NODATA authority %v, want one SOA", m.Ns)
 		}
 	})
 
