@@ -55,18 +55,21 @@ func errInvalidAccount() *apiError {
 	return &apiError{status: http.StatusForbidden, code: CodeInvalidAccount, msg: "no such account"}
 }
 
-func errUnsignedDisabled() *apiError {
+// errUnsignedDisabled refuses an unsigned request of a signed-only account; hint says how to sign
+// on the door asked.
+func errUnsignedDisabled(hint string) *apiError {
 	return &apiError{status: http.StatusForbidden, code: CodeUnsignedInterfaceDisabled,
-		msg: "this account accepts signed requests only: use sign_d or sign_resolve"}
+		msg: "this account accepts signed requests only: " + hint}
 }
 
 func errSignatureExpired() *apiError {
 	return &apiError{status: http.StatusForbidden, code: CodeSignatureExpired, msg: "the signature has expired"}
 }
 
-func errInvalidDuration() *apiError {
+// errInvalidDuration refuses an expiry (param: t for v1, exp for v2) more than 24 h ahead.
+func errInvalidDuration(param string) *apiError {
 	return &apiError{status: http.StatusForbidden, code: CodeInvalidDuration,
-		msg: "the signature's expiry t is more than 24h ahead"}
+		msg: "the signature's expiry " + param + " is more than 24h ahead"}
 }
 
 func errInvalidSignature() *apiError {
@@ -195,7 +198,7 @@ func (a *API) aliV1(op aliV1Op) http.HandlerFunc {
 		if op.signed {
 			err = a.checkV1Signature(acc, p.host.val, r.URL.RawQuery)
 		} else if acc.Alibaba.SignedOnly {
-			err = errUnsignedDisabled()
+			err = errUnsignedDisabled("use sign_d or sign_resolve")
 		}
 		if err != nil {
 			a.writeError(w, r, err)
@@ -230,7 +233,7 @@ func (a *API) checkV1Signature(acc *accountState, host, rawQuery string) error {
 	case exp < now:
 		return errSignatureExpired()
 	case exp > now+int64((maxSignatureValidity+signatureSkew)/time.Second):
-		return errInvalidDuration()
+		return errInvalidDuration("t")
 	}
 	sum := md5.Sum([]byte(host + "-" + acc.Alibaba.Secret + "-" + t.val))
 	var want [2 * md5.Size]byte

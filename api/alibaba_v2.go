@@ -201,7 +201,7 @@ func (a *API) v2Parse(v *v2Values) (*v2Request, error) {
 			return nil, err
 		}
 	} else if acc.Alibaba.SignedOnly {
-		return nil, errUnsignedDisabled()
+		return nil, errUnsignedDisabled("sign with s and exp")
 	}
 	if cip, ok := v.lookup("cip"); ok {
 		req.cip, req.cipSet = cip, true
@@ -288,7 +288,7 @@ func (a *API) checkExpiry(t int64) error {
 	case t < now:
 		return errSignatureExpired()
 	case t > now+int64((maxSignatureValidity+signatureSkew).Seconds()):
-		return errInvalidDuration()
+		return errInvalidDuration("exp")
 	}
 	return nil
 }
