@@ -105,20 +105,21 @@ type Config struct {
 
 // API serves the public and the admin HTTP interfaces. It is safe for concurrent use.
 type API struct {
-	resolver   Resolver
-	whitelist  Whitelist
-	cidrdb     Reloader
-	tokenHash  *[sha256.Size]byte // nil when the admin API is disabled
-	trusted    []netip.Prefix
-	batchLimit int
-	timeout    time.Duration
-	gatherer   prometheus.Gatherer
-	ready      []ReadyCheck
-	dnspod     DNSPodAccounts
-	log        *slog.Logger
-	metrics    *metrics
-	forwarder  Forwarder // nil: the DNS-message doors answer types other than A/AAAA SERVFAIL
-	accounts   *accounts
+	resolver      Resolver
+	whitelist     Whitelist
+	cidrdb        Reloader
+	tokenHash     *[sha256.Size]byte // nil when the admin API is disabled
+	trusted       []netip.Prefix
+	batchLimit    int
+	timeout       time.Duration
+	gatherer      prometheus.Gatherer
+	ready         []ReadyCheck
+	dnspod        DNSPodAccounts
+	dnspodCiphers dnspodCiphers // the DNSPod accounts' ciphers, made once
+	log           *slog.Logger
+	metrics       *metrics
+	forwarder     Forwarder // nil: the DNS-message doors answer types other than A/AAAA SERVFAIL
+	accounts      *accounts
 
 	accountsMu   sync.Mutex // serialises PUT /admin/accounts: persist, then swap
 	accountsFile string

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/httpdns/httpdns/resolver"
@@ -104,10 +105,8 @@ func (a *API) handleDNSPod(w http.ResponseWriter, r *http.Request) {
 		fams = families{qtypes: [2]uint16{resolver.TypeA, resolver.TypeAAAA}, n: 2}
 	}
 	cip := q.ip.val
-	if cip == "" && client.IsValid() {
-		cip = client.String()
-	}
-	var body strings.Builder
+	buf := a.getBuf()
+	body := (*buf)[:0]
 	failed := 0
 	for i, name := range q.names {
 		a4, a6, err := a.resolveFamilies(ctx, resolver.Query{Name: name, Client: client}, fams)
@@ -115,62 +114,74 @@ func (a *API) handleDNSPod(w http.ResponseWriter, r *http.Request) {
 			failed++
 		}
 		if i > 0 {
-			body.WriteByte('\n')
+			body = append(body, '\n')
 		}
 		if q.prefix || len(q.names) > 1 {
-			body.WriteString(name)
-			body.WriteString(".:")
+			body = append(body, name...)
+			body = append(body, ".:"...)
 		}
-		writeDNSPodBody(&body, q, fams, &a4, &a6)
+		body = appendDNSPodBody(body, q, fams, &a4, &a6)
 		if q.clientIP {
-			body.WriteByte('|')
-			body.WriteString(cip)
+			body = append(body, '|')
+			if cip != "" {
+				body = append(body, cip...)
+			} else if client.IsValid() {
+				body = client.AppendTo(body)
+			}
 		}
 	}
 	if failed == len(q.names) {
+		a.putBuf(buf, body)
 		a.writeDNSPodError(w, r, http.StatusServiceUnavailable)
 		return
 	}
-	out := body.String()
 	if q.cipher != nil {
-		out = q.cipher.encrypt([]byte(out))
+		ebuf := a.getBuf()
+		enc := q.cipher.appendEncrypt((*ebuf)[:0], body)
+		a.putBuf(buf, body)
+		a.writeDNSPodText(w, http.StatusOK, enc)
+		a.putBuf(ebuf, enc)
+		return
 	}
-	a.writeDNSPodText(w, http.StatusOK, out)
+	a.writeDNSPodText(w, http.StatusOK, body)
+	a.putBuf(buf, body)
 }
 
-// writeDNSPodBody appends one name's answer: its addresses (or "0"), with ",TTL" when asked.
-func writeDNSPodBody(b *strings.Builder, q dnspodRequest, fams families, a4, a6 *resolver.Answer) {
+// appendDNSPodBody appends one name's answer: its addresses (or "0"), with ",TTL" when asked.
+func appendDNSPodBody(b []byte, q dnspodRequest, fams families, a4, a6 *resolver.Answer) []byte {
 	first := a4
 	if fams.qtypes[0] == resolver.TypeAAAA {
 		first = a6
 	}
-	writeDNSPodFamily(b, q.ttl, first)
+	b = appendDNSPodFamily(b, q.ttl, first)
 	if fams.n == 2 {
-		b.WriteByte('-')
-		writeDNSPodFamily(b, q.ttl, a6)
+		b = append(b, '-')
+		b = appendDNSPodFamily(b, q.ttl, a6)
 	}
+	return b
 }
 
-func writeDNSPodFamily(b *strings.Builder, ttl bool, ans *resolver.Answer) {
+func appendDNSPodFamily(b []byte, ttl bool, ans *resolver.Answer) []byte {
 	if len(ans.IPs) == 0 {
-		b.WriteByte('0')
+		b = append(b, '0')
 	}
 	for i, ip := range ans.IPs {
 		if i > 0 {
-			b.WriteByte(';')
+			b = append(b, ';')
 		}
-		b.WriteString(ip.String())
+		b = ip.AppendTo(b)
 	}
 	if ttl {
-		b.WriteByte(',')
-		b.WriteString(strconv.FormatUint(uint64(ans.TTL), 10))
+		b = append(b, ',')
+		b = strconv.AppendUint(b, uint64(ans.TTL), 10)
 	}
+	return b
 }
 
 // parseDNSPod reads and checks a DNSPod query; a status other than 200 is the error to answer.
 func (a *API) parseDNSPod(r *http.Request) (dnspodRequest, int) {
-	v, err := url.ParseQuery(r.URL.RawQuery)
-	if err != nil {
+	v, ok := scanDNSPodQuery(r.URL.RawQuery)
+	if !ok {
 		return dnspodRequest{}, http.StatusBadRequest
 	}
 	q := dnspodRequest{ttl: v.Get("ttl") == "1", clientIP: v.Get("clientip") == "1", prefix: v.Get("query") == "1",
@@ -212,6 +223,63 @@ func (a *API) parseDNSPod(r *http.Request) (dnspodRequest, int) {
 	return q, status
 }
 
+// dnspodValues are the parameters DNSPod's doors read; the first of each name counts.
+type dnspodValues struct {
+	set                                                 uint16 // bit i: key i was given
+	dn, id, alg, token, ip, ttl, clientip, query, qtype string
+}
+
+var dnspodKeys = [...]string{"dn", "id", "alg", "token", "ip", "ttl", "clientip", "query", "type"}
+
+// scanDNSPodQuery reads a query string in one pass without a map; a value that does not unescape
+// makes it unusable (ok false).
+func scanDNSPodQuery(raw string) (dnspodValues, bool) {
+	var v dnspodValues
+	for raw != "" {
+		var kv string
+		kv, raw, _ = strings.Cut(raw, "&")
+		k, val, _ := strings.Cut(kv, "=")
+		if strings.ContainsAny(val, "%+") {
+			u, err := url.QueryUnescape(val)
+			if err != nil {
+				return v, false
+			}
+			val = u
+		}
+		for i, name := range dnspodKeys {
+			if k == name && v.set&(1<<i) == 0 {
+				v.set |= 1 << i
+				*v.field(i) = val
+			}
+		}
+	}
+	return v, true
+}
+
+func (v *dnspodValues) field(i int) *string {
+	return [...]*string{&v.dn, &v.id, &v.alg, &v.token, &v.ip, &v.ttl, &v.clientip, &v.query, &v.qtype}[i]
+}
+
+// Get returns the value of key, "" when absent.
+func (v dnspodValues) Get(key string) string {
+	for i, name := range dnspodKeys {
+		if key == name {
+			return *v.field(i)
+		}
+	}
+	return ""
+}
+
+// Has reports whether key was given.
+func (v dnspodValues) Has(key string) bool {
+	for i, name := range dnspodKeys {
+		if key == name {
+			return v.set&(1<<i) != 0
+		}
+	}
+	return false
+}
+
 // dnspodCipher is the cipher of account id for alg (default des).
 func (a *API) dnspodCipher(id, alg string) (dnspodCipher, int) {
 	if a.dnspod == nil {
@@ -221,27 +289,61 @@ func (a *API) dnspodCipher(id, alg string) (dnspodCipher, int) {
 	if !ok {
 		return nil, http.StatusUnauthorized
 	}
+	var k dnspodCipherKey
 	switch strings.ToLower(alg) {
 	case "", "des":
-		if keys.DES == "" {
-			return nil, http.StatusUnauthorized
-		}
-		c, err := newDESECB(desKey(keys.DES))
-		if err != nil {
-			return nil, http.StatusInternalServerError
-		}
-		return c, http.StatusOK
+		k = dnspodCipherKey{aes: false, text: keys.DES}
 	case "aes":
-		if keys.AES == "" {
-			return nil, http.StatusUnauthorized
-		}
-		c, err := newAESCBC(aesKey(keys.AES))
-		if err != nil {
-			return nil, http.StatusInternalServerError
-		}
-		return c, http.StatusOK
+		k = dnspodCipherKey{aes: true, text: keys.AES}
+	default:
+		return nil, http.StatusBadRequest
 	}
-	return nil, http.StatusBadRequest
+	if k.text == "" {
+		return nil, http.StatusUnauthorized
+	}
+	c, err := a.dnspodCiphers.get(k)
+	if err != nil {
+		return nil, http.StatusInternalServerError
+	}
+	return c, http.StatusOK
+}
+
+// dnspodCipherKey names a cipher: the algorithm and the key text.
+type dnspodCipherKey struct {
+	aes  bool
+	text string
+}
+
+// dnspodCiphers keeps the ciphers made from account keys, so a request does not set up its key
+// schedule again. It is bounded: past dnspodMaxCiphers (keys replaced many times over) it starts over.
+type dnspodCiphers struct {
+	mu sync.Mutex
+	m  map[dnspodCipherKey]dnspodCipher
+}
+
+const dnspodMaxCiphers = 4096
+
+func (cs *dnspodCiphers) get(k dnspodCipherKey) (dnspodCipher, error) {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if c, ok := cs.m[k]; ok {
+		return c, nil
+	}
+	var c dnspodCipher
+	var err error
+	if k.aes {
+		c, err = newAESCBC(aesKey(k.text))
+	} else {
+		c, err = newDESECB(desKey(k.text))
+	}
+	if err != nil {
+		return nil, err
+	}
+	if cs.m == nil || len(cs.m) >= dnspodMaxCiphers {
+		cs.m = make(map[dnspodCipherKey]dnspodCipher)
+	}
+	cs.m[k] = c
+	return c, nil
 }
 
 // dnspodNames splits dn into canonical names, after stripping the optional ";<expiry>" suffix the iOS
@@ -279,8 +381,8 @@ func dnspodNames(dn string, now time.Time) ([]string, int) {
 // configuration, "log:0|domain:0|ip:<service addresses>|ttl:<minutes>". The service address is the one
 // the client reached: this node.
 func (a *API) handleDNSPodConf(w http.ResponseWriter, r *http.Request) {
-	v, err := url.ParseQuery(r.URL.RawQuery)
-	if err != nil {
+	v, ok := scanDNSPodQuery(r.URL.RawQuery)
+	if !ok {
 		a.writeDNSPodError(w, r, http.StatusBadRequest)
 		return
 	}
@@ -311,22 +413,27 @@ func (a *API) handleDNSPodConf(w http.ResponseWriter, r *http.Request) {
 	if c != nil {
 		out = c.encrypt([]byte(out))
 	}
-	a.writeDNSPodText(w, http.StatusOK, out)
+	a.writeDNSPodText(w, http.StatusOK, []byte(out))
 }
 
 // writeDNSPodText writes a text answer with its Content-Length.
-func (a *API) writeDNSPodText(w http.ResponseWriter, status int, body string) {
+func (a *API) writeDNSPodText(w http.ResponseWriter, status int, body []byte) {
 	h := w.Header()
-	h.Set("Content-Type", "text/plain; charset=utf-8")
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(status)
-	_, _ = w.Write([]byte(body))
+	h["Content-Type"] = textPlain
+	h["Content-Length"] = []string{strconv.Itoa(len(body))}
+	if status != http.StatusOK {
+		w.WriteHeader(status)
+	}
+	_, _ = w.Write(body)
 }
+
+// textPlain is the Content-Type of DNSPod's answers; never modified.
+var textPlain = []string{"text/plain; charset=utf-8"}
 
 // writeDNSPodError answers an error the way DNSPod's SDKs read one: only the status matters (they
 // fall back to LocalDNS on anything but 200; 401 clears an optimistic cache), so the body is the
 // status text.
 func (a *API) writeDNSPodError(w http.ResponseWriter, r *http.Request, status int) {
 	a.metrics.errors.WithLabelValues("DNSPod" + strconv.Itoa(status)).Inc()
-	a.writeDNSPodText(w, status, http.StatusText(status))
+	a.writeDNSPodText(w, status, []byte(http.StatusText(status)))
 }

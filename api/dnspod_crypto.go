@@ -20,6 +20,8 @@ var errDecrypt = errors.New("cannot decrypt")
 // dnspodCipher encrypts and decrypts with one account's key for one algorithm.
 type dnspodCipher interface {
 	encrypt(plain []byte) string
+	// appendEncrypt appends the hex ciphertext of plain to dst.
+	appendEncrypt(dst, plain []byte) []byte
 	decrypt(hexText string) ([]byte, error)
 }
 
@@ -45,13 +47,25 @@ func newDESECB(key []byte) (desECB, error) {
 	return desECB{b}, err
 }
 
-func (c desECB) encrypt(plain []byte) string {
-	p := pad(plain, des.BlockSize)
-	out := make([]byte, len(p))
-	for i := 0; i < len(p); i += des.BlockSize {
-		c.block.Encrypt(out[i:], p[i:i+des.BlockSize])
+func (c desECB) encrypt(plain []byte) string { return string(c.appendEncrypt(nil, plain)) }
+
+func (c desECB) appendEncrypt(dst, plain []byte) []byte {
+	var blk [des.BlockSize]byte
+	n := des.BlockSize - len(plain)%des.BlockSize // PKCS#5 padding, the last block built apart
+	for i := 0; i+des.BlockSize <= len(plain); i += des.BlockSize {
+		c.block.Encrypt(blk[:], plain[i:i+des.BlockSize])
+		dst = hex.AppendEncode(dst, blk[:])
 	}
-	return hex.EncodeToString(out)
+	var last [des.BlockSize]byte
+	rest := copy(last[:], plain[len(plain)-(des.BlockSize-n)%des.BlockSize:])
+	if n == des.BlockSize {
+		rest = 0
+	}
+	for i := rest; i < des.BlockSize; i++ {
+		last[i] = byte(n)
+	}
+	c.block.Encrypt(blk[:], last[:])
+	return hex.AppendEncode(dst, blk[:])
 }
 
 func (c desECB) decrypt(hexText string) ([]byte, error) {
@@ -73,12 +87,14 @@ func newAESCBC(key []byte) (aesCBC, error) {
 	return aesCBC{b}, err
 }
 
-func (c aesCBC) encrypt(plain []byte) string {
+func (c aesCBC) encrypt(plain []byte) string { return string(c.appendEncrypt(nil, plain)) }
+
+func (c aesCBC) appendEncrypt(dst, plain []byte) []byte {
 	p := pad(plain, aes.BlockSize)
 	out := make([]byte, aes.BlockSize+len(p))
 	_, _ = rand.Read(out[:aes.BlockSize]) // crypto/rand never fails on supported systems
 	cipher.NewCBCEncrypter(c.block, out[:aes.BlockSize]).CryptBlocks(out[aes.BlockSize:], p)
-	return hex.EncodeToString(out)
+	return hex.AppendEncode(dst, out)
 }
 
 func (c aesCBC) decrypt(hexText string) ([]byte, error) {

@@ -49,6 +49,14 @@ func TestDNSPodCipherVectors(t *testing.T) {
 			t.Errorf("decrypting %s: %q %v", v.hex, got, err)
 		}
 	}
+	// Every length round-trips, whole padding blocks included.
+	des8, _ := newDESECB(desKey("dnspodpass"))
+	for n := range 25 {
+		plain := []byte(strings.Repeat("x", n))
+		if got, err := des8.decrypt(des8.encrypt(plain)); err != nil || string(got) != string(plain) {
+			t.Errorf("DES round trip of %d bytes: %q %v", n, got, err)
+		}
+	}
 	// AES: a random IV each time, and a round trip; short keys are padded with '0'.
 	c, err := newAESCBC(aesKey("short"))
 	if err != nil {
