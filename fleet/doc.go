@@ -1,0 +1,22 @@
+// Package fleet keeps the state that every node of an httpdns fleet must share — the whitelist, the accounts and
+// the CIDRDB — as versioned documents in Redis (docs/design.md §6: a fleet that acts as one).
+//
+// Each node keeps its own copy primary and in memory; Redis is where a change is agreed on and announced. A
+// change is a Put with compare-and-set on the version: it writes version N+1 only if Redis still holds N, in one
+// Lua script that also PUBLISHes the kind and the new version, so two admins uploading at once cannot silently
+// overwrite each other — one wins, the other gets a *ConflictError naming the version it has to start from.
+// Every node Watches the notifications, reads the new document, checks it (Get verifies the body's sha256) and
+// applies it. Notifications published while a node's subscription is down are lost; Watch reports each
+// (re)subscription so the node re-reads what it holds, and a periodic re-read covers the rest.
+//
+// Redis restarted without persistence comes back empty; every node then Restores its local copies, and the
+// Restore script keeps the highest version whichever node gets there first.
+//
+// Keys (the prefix defaults to "httpdns:"):
+//
+//	httpdns:doc:{kind}   a hash: version, sha256, who, when (RFC 3339, UTC), body
+//	httpdns:events       the channel: {"kind":"whitelist","version":7}
+//
+// Each document is one key, so the scripts touch one slot and work the same on a Redis Cluster. This package
+// imports no other package of the project; serve does not use it yet.
+package fleet
