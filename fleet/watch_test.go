@@ -104,3 +104,44 @@ func TestWatchIgnoresForeignMessages(t *testing.T) {
 		t.Fatalf("first notification %+v, want whitelist 1: a foreign message got through", got)
 	}
 }
+
+// Redis restarts empty: the watching node hears of its new subscription (its cue to restore and re-read),
+// restores its copy, and a later change still reaches it.
+func TestWatchAcrossRedisRestart(t *testing.T) {
+	t.Parallel()
+	srv := redistest.NewServer(t)
+	watcher, writer := newStore(t, srv.Addr, fleet.Config{}), newStore(t, srv.Addr, fleet.Config{})
+	sub, changes := startWatch(t, watcher)
+	waitFor(t, sub, "subscription")
+	ctx := ctxTimeout(t, 20*time.Second)
+	local, err := writer.Put(ctx, "whitelist", []byte("a.test\n"), "admin", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, changes, "notification")
+
+	if err := srv.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	// go-redis notices the dead connection by its next read or its ping (every 3 s) and re-subscribes.
+	select {
+	case <-sub:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no re-subscription within 10s of Redis restarting")
+	}
+	if _, err := watcher.Get(ctx, "whitelist"); !errors.Is(err, fleet.ErrNotFound) {
+		t.Fatalf("Get after an empty restart: %v, want ErrNotFound", err)
+	}
+	if wrote, err := watcher.Restore(ctx, local); err != nil || !wrote {
+		t.Fatalf("Restore into the empty Redis: wrote %v, err %v", wrote, err)
+	}
+	if got := waitFor(t, changes, "notification"); got != (change{"whitelist", 1}) {
+		t.Fatalf("notification %+v, want the restore's whitelist 1", got)
+	}
+	if _, err := writer.Put(ctx, "whitelist", []byte("b.test\n"), "admin", 1); err != nil {
+		t.Fatalf("Put after the restore: %v", err)
+	}
+	if got := waitFor(t, changes, "notification"); got != (change{"whitelist", 2}) {
+		t.Fatalf("notification %+v, want whitelist 2", got)
+	}
+}

@@ -25,9 +25,13 @@ type Server struct {
 	// Addr is host:port on 127.0.0.1.
 	Addr string
 
+	bin, dir string
+	port     int
+
+	mu       sync.Mutex // guards the fields below, which Restart replaces
 	cmd      *exec.Cmd
 	exited   chan struct{}
-	stopOnce sync.Once
+	stopOnce *sync.Once
 }
 
 // Start starts a redis-server for t and returns its address; it is stopped when t ends.
@@ -46,12 +50,17 @@ func NewServer(t testing.TB) *Server {
 	// A free port can be taken between closing our listener and redis binding it; try a few.
 	var errs []error
 	for range 3 {
-		s, err := start(t, bin)
-		if err == nil {
-			t.Cleanup(s.Stop)
-			return s
+		port, err := freePort()
+		if err != nil {
+			t.Fatal(err)
 		}
-		errs = append(errs, err)
+		s := &Server{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), bin: bin, dir: t.TempDir(), port: port}
+		if err := s.start(); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		t.Cleanup(s.Stop)
+		return s
 	}
 	t.Fatalf("starting redis-server: %v", errors.Join(errs...))
 	return nil
@@ -59,30 +68,41 @@ func NewServer(t testing.TB) *Server {
 
 // Stop kills the server and waits for it to exit; later calls do nothing.
 func (s *Server) Stop() {
-	s.stopOnce.Do(func() {
-		_ = s.cmd.Process.Kill()
-		<-s.exited
+	s.mu.Lock()
+	once, cmd, exited := s.stopOnce, s.cmd, s.exited
+	s.mu.Unlock()
+	once.Do(func() {
+		_ = cmd.Process.Kill()
+		<-exited
 	})
 }
 
-func start(t testing.TB, bin string) (*Server, error) {
-	port, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(bin,
+// Restart stops the server and starts a new one on the same address. It comes back empty, as a Redis without
+// persistence does after a crash.
+func (s *Server) Restart() error {
+	s.Stop()
+	return s.start()
+}
+
+// start runs redis-server on s.port and waits until it answers PING.
+func (s *Server) start() error {
+	port := s.port
+	cmd := exec.Command(s.bin,
 		"--port", strconv.Itoa(port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no",
-		"--dir", t.TempDir(), "--logfile", "", "--daemonize", "no")
+		"--dir", s.dir, "--logfile", "", "--daemonize", "no")
 	out, err := cmd.StdoutPipe()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	cmd.Stderr = cmd.Stdout
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("running %s: %w", bin, err)
+		return fmt.Errorf("running %s: %w", s.bin, err)
 	}
-	s := &Server{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), cmd: cmd, exited: make(chan struct{})}
+	exited := make(chan struct{})
+	s.mu.Lock()
+	s.cmd, s.exited, s.stopOnce = cmd, exited, new(sync.Once)
+	s.mu.Unlock()
 	ready := make(chan struct{})
 	var logTail strings.Builder
 	go func() {
@@ -100,21 +120,21 @@ func start(t testing.TB, bin string) (*Server, error) {
 		}
 		_, _ = io.Copy(io.Discard, out)
 		_ = cmd.Wait()
-		close(s.exited)
+		close(exited)
 	}()
 	select {
 	case <-ready:
-	case <-s.exited:
-		return nil, fmt.Errorf("redis-server on port %d exited before it was ready:\n%s", port, logTail.String())
+	case <-exited:
+		return fmt.Errorf("redis-server on port %d exited before it was ready:\n%s", port, logTail.String())
 	case <-time.After(startTimeout):
 		s.Stop()
-		return nil, fmt.Errorf("redis-server on port %d not ready after %v", port, startTimeout)
+		return fmt.Errorf("redis-server on port %d not ready after %v", port, startTimeout)
 	}
 	if err := ping(s.Addr); err != nil {
 		s.Stop()
-		return nil, err
+		return err
 	}
-	return s, nil
+	return nil
 }
 
 func freePort() (int, error) {

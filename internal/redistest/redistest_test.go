@@ -1,6 +1,7 @@
 package redistest
 
 import (
+	"bufio"
 	"net"
 	"testing"
 	"time"
@@ -30,5 +31,37 @@ func TestStartTwoServersOnDifferentPorts(t *testing.T) {
 		if err := ping(addr); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+func TestRestartComesBackEmptyOnTheSameAddress(t *testing.T) {
+	t.Parallel()
+	s := NewServer(t)
+	c, err := net.DialTimeout("tcp", s.Addr, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Write([]byte("SET k v\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	if line, err := bufio.NewReader(c).ReadString('\n'); err != nil || line != "+OK\r\n" {
+		t.Fatalf("SET: %q, %v", line, err)
+	}
+	if err := s.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	c2, err := net.DialTimeout("tcp", s.Addr, time.Second)
+	if err != nil {
+		t.Fatalf("after Restart: %v", err)
+	}
+	defer c2.Close()
+	_ = c2.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c2.Write([]byte("EXISTS k\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	if line, err := bufio.NewReader(c2).ReadString('\n'); err != nil || line != ":0\r\n" {
+		t.Fatalf("EXISTS after Restart: %q, %v; want :0 (empty)", line, err)
 	}
 }
