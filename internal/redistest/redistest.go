@@ -27,6 +27,7 @@ type Server struct {
 
 	bin, dir string
 	port     int
+	args     []string // more redis-server arguments, e.g. a cluster node's
 
 	mu       sync.Mutex // guards the fields below, which Restart replaces
 	cmd      *exec.Cmd
@@ -43,6 +44,12 @@ func Start(t testing.TB) string {
 // NewServer starts a redis-server for t, stopped when t ends or earlier by Stop (to test an outage).
 func NewServer(t testing.TB) *Server {
 	t.Helper()
+	return newServer(t, nil)
+}
+
+// newServer starts a redis-server with more arguments from args, which may ask for more free ports.
+func newServer(t testing.TB, args func() ([]string, error)) *Server {
+	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		t.Skip("redis-server is not installed (apt-get install redis-server); skipping the test that needs a real Redis")
@@ -55,6 +62,11 @@ func NewServer(t testing.TB) *Server {
 			t.Fatal(err)
 		}
 		s := &Server{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), bin: bin, dir: t.TempDir(), port: port}
+		if args != nil {
+			if s.args, err = args(); err != nil {
+				t.Fatal(err)
+			}
+		}
 		if err := s.start(); err != nil {
 			errs = append(errs, err)
 			continue
@@ -87,10 +99,9 @@ func (s *Server) Restart() error {
 // start runs redis-server on s.port and waits until it answers PING.
 func (s *Server) start() error {
 	port := s.port
-	cmd := exec.Command(s.bin,
-		"--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no",
-		"--dir", s.dir, "--logfile", "", "--daemonize", "no")
+	args := []string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+		"--dir", s.dir, "--logfile", "", "--daemonize", "no"}
+	cmd := exec.Command(s.bin, append(args, s.args...)...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return err

@@ -3,6 +3,7 @@ package redistest
 import (
 	"bufio"
 	"net"
+	"strings"
 	"testing"
 	"time"
 )
@@ -63,5 +64,24 @@ func TestRestartComesBackEmptyOnTheSameAddress(t *testing.T) {
 	}
 	if line, err := bufio.NewReader(c2).ReadString('\n'); err != nil || line != ":0\r\n" {
 		t.Fatalf("EXISTS after Restart: %q, %v; want :0 (empty)", line, err)
+	}
+}
+
+func TestStartClusterThreeMastersOK(t *testing.T) {
+	t.Parallel()
+	addrs := StartCluster(t)
+	if len(addrs) != 3 {
+		t.Fatalf("%d nodes, want 3", len(addrs))
+	}
+	for _, addr := range addrs {
+		info, err := command(addr, "CLUSTER INFO")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{"cluster_state:ok", "cluster_slots_assigned:16384", "cluster_known_nodes:3", "cluster_size:3"} {
+			if !strings.Contains(info, want) {
+				t.Errorf("node %s: CLUSTER INFO lacks %s:\n%s", addr, want, info)
+			}
+		}
 	}
 }
