@@ -110,7 +110,29 @@ type Config struct {
 	// exists at start it holds the latest upload and is used instead of accounts. Default
 	// "accounts.json" beside the config file.
 	AccountsFile string `yaml:"accounts_file"`
+	// Fleet shares the whitelist with the other nodes through Redis (docs/design.md §9.4). Its redis
+	// list empty (the default): this node stands alone.
+	Fleet FleetConfig `yaml:"fleet"`
 }
+
+// FleetConfig is the `fleet` section: the Redis the nodes of a fleet agree through.
+type FleetConfig struct {
+	// Redis lists the Redis addresses, host:port: one is a single Redis, several a Redis Cluster.
+	// Default none: no fleet, the node keeps its state to itself.
+	Redis []string `yaml:"redis"`
+	// PasswordFile holds the Redis password (one line). Default "": none.
+	PasswordFile string `yaml:"password_file"`
+	// KeyPrefix starts every key the fleet keeps in Redis. Default "httpdns:".
+	KeyPrefix string `yaml:"key_prefix"`
+	// NodeID names this node in the documents it writes. Default "": the hostname and the listen port.
+	NodeID string `yaml:"node_id"`
+	// SyncInterval is how often a node re-reads the shared documents even without a notification,
+	// so one it missed is picked up. Default 30s.
+	SyncInterval Duration `yaml:"sync_interval"`
+}
+
+// Enabled reports whether the section names a Redis: the node is one of a fleet.
+func (f *FleetConfig) Enabled() bool { return len(f.Redis) > 0 }
 
 // GeoIPConfig names the MaxMind databases (paths relative to the config file's directory).
 type GeoIPConfig struct {
@@ -262,6 +284,7 @@ func defaultConfig() *Config {
 		// 1024 keeps over a thousand misses a second going even when every upstream attempt runs
 		// into its 800ms timeout, and stays far below the file-descriptor limit (upstream package).
 		UpstreamMaxInflight: 1024,
+		Fleet:               FleetConfig{KeyPrefix: "httpdns:", SyncInterval: Duration(30 * time.Second)},
 	}
 }
 
@@ -361,6 +384,10 @@ func (c *Config) normalize(dir string) {
 		c.TrustedProxies = nil
 	}
 	c.normalizeAccounts(dir)
+	c.Fleet.PasswordFile = resolvePath(dir, c.Fleet.PasswordFile)
+	if len(c.Fleet.Redis) == 0 {
+		c.Fleet.Redis = nil
+	}
 	c.TrustedProxyPrefixes = nil
 	for _, s := range c.TrustedProxies {
 		if p, err := parseProxy(s); err == nil {

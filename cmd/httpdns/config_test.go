@@ -78,6 +78,12 @@ func TestParseConfigGood(t *testing.T) {
 		{"limits", "limits: {client_qps: 2.5, client_burst: 10, max_clients: 1000, ip_param: trusted}", func(c *Config) {
 			c.Limits = LimitsConfig{ClientQPS: 2.5, ClientBurst: 10, MaxClients: 1000, IPParam: "trusted"}
 		}},
+		{"fleet", "fleet: {redis: [127.0.0.1:6379, '[::1]:7000'], password_file: redis.pw, node_id: n1, sync_interval: 5s}", func(c *Config) {
+			c.Fleet.Redis = []string{"127.0.0.1:6379", "[::1]:7000"}
+			c.Fleet.PasswordFile = filepath.Join(testDir, "redis.pw")
+			c.Fleet.NodeID, c.Fleet.SyncInterval = "n1", Duration(5*time.Second)
+		}},
+		{"fleet without redis stays off", "fleet: {redis: []}", func(*Config) {}},
 		{"connection timeouts", "timeouts: {read_header: 1s, read: 4s, write: 4s, idle: 30s}", func(c *Config) {
 			c.Timeouts.ReadHeader, c.Timeouts.Read = Duration(time.Second), Duration(4*time.Second)
 			c.Timeouts.Write, c.Timeouts.Idle = Duration(4*time.Second), Duration(30*time.Second)
@@ -129,6 +135,11 @@ func TestParseConfigBad(t *testing.T) {
 		{"listen not host:port", `!listen: "8080"` + "\nupstreams: [a:53]\ngeoip: {city: c, isp: i}", "listen", `"8080" is not host:port`},
 		{"listen bad port", `!listen: ":99999"` + "\nupstreams: [a:53]\ngeoip: {city: c, isp: i}", "listen", "0..65535"},
 		{"admin_listen empty", `admin_listen: ""`, "admin_listen", "required"},
+		{"fleet redis without port", "fleet: {redis: [127.0.0.1]}", "fleet.redis[0]", "not host:port"},
+		{"fleet redis without host", "fleet: {redis: [':6379']}", "fleet.redis[0]", "missing host"},
+		{"fleet redis repeated", "fleet: {redis: [a:6379, a:6379]}", "fleet.redis[1]", "listed twice"},
+		{"fleet key prefix empty", `fleet: {redis: [a:6379], key_prefix: ""}`, "fleet.key_prefix", "must not be empty"},
+		{"fleet sync interval zero", "fleet: {redis: [a:6379], sync_interval: 0s}", "fleet.sync_interval", "must be positive"},
 		{"upstreams missing", "!listen: :80\ngeoip: {city: c, isp: i}", "upstreams", "required"},
 		{"upstream without port", "!listen: :80\nupstreams: [127.0.0.1:53, 10.0.0.1]\ngeoip: {city: c, isp: i}",
 			"upstreams[1]", `"10.0.0.1" is not host:port`},

@@ -86,6 +86,7 @@ func (c *Config) validate() problems {
 	p.accounts(c.Accounts)
 	p.serviceIPs(c.ServiceIPs)
 	p.limits(c.Limits)
+	p.fleet(c.Fleet)
 	if !isLogLevel(c.LogLevel) {
 		p.add("log_level", "%q is not debug|info|warn|error", c.LogLevel)
 	}
@@ -258,4 +259,29 @@ func parseProxy(s string) (netip.Prefix, error) {
 		return netip.Prefix{}, errors.New("want 10.0.0.0/8, 192.0.2.1 or 2001:db8::/32")
 	}
 	return pfx.Masked(), nil
+}
+
+// fleet checks the fleet section: each Redis a host:port with a host and a port, none twice, a
+// non-empty key prefix and a positive sync interval.
+func (p *problems) fleet(f FleetConfig) {
+	seen := make(map[string]bool, len(f.Redis))
+	for i, s := range f.Redis {
+		key := fmt.Sprintf("fleet.redis[%d]", i)
+		host, port, err := splitHostPort(s)
+		switch {
+		case err != nil:
+			p.add(key, "%q is not host:port: %v", s, err)
+		case host == "":
+			p.add(key, "%q is not host:port: missing host", s)
+		case port == 0:
+			p.add(key, "%q: port 0 is not a Redis port", s)
+		case seen[s]:
+			p.add(key, "%q is listed twice", s)
+		}
+		seen[s] = true
+	}
+	if f.KeyPrefix == "" {
+		p.add("fleet.key_prefix", "must not be empty")
+	}
+	p.positive("fleet.sync_interval", f.SyncInterval)
 }
