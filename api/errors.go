@@ -55,6 +55,13 @@ const (
 	CodeUpstreamBusy = "UpstreamBusy"
 	// CodeClientClosedRequest (499): the client went away first; counted, never seen.
 	CodeClientClosedRequest = "ClientClosedRequest"
+	// CodeVersionConflict (409): the fleet's shared whitelist was changed by another node since this
+	// node applied it; the message names the current version. Nothing was changed: retry after the
+	// node has caught up (GET /admin/domains shows what it holds).
+	CodeVersionConflict = "VersionConflict"
+	// CodeFleetUnavailable (503): the fleet's Redis could not be reached, so a shared change was not
+	// made; the node's whitelist is unchanged.
+	CodeFleetUnavailable = "FleetUnavailable"
 	// CodeInternalError (500): anything else; the message says nothing more, the log says it all.
 	CodeInternalError = "InternalError"
 )
@@ -144,12 +151,28 @@ func errInvalidCIDRDB(err error) *apiError {
 		msg: "reload rejected, the current CIDRDB keeps serving: " + err.Error()}
 }
 
+// VersionConflictError is what a Whitelist's Replace returns when the shared whitelist moved on
+// since the node applied it: 409 VersionConflict naming Current.
+type VersionConflictError struct {
+	// Current is the version the fleet holds.
+	Current int64
+}
+
+func (e *VersionConflictError) Error() string {
+	return fmt.Sprintf("the whitelist was changed on another node: the current version is %d", e.Current)
+}
+
+// ErrFleetUnavailable is wrapped by a Whitelist's Replace when the shared store cannot be reached: 503
+// FleetUnavailable, and the whitelist stays as it was.
+var ErrFleetUnavailable = errors.New("the fleet's redis is unreachable")
+
 // classify maps err to the status, code and message the client gets. Anything it doesn't know is an
 // internal error: the client learns nothing about it, the log gets it whole.
 func (a *API) classify(r *http.Request, err error) *apiError {
 	var (
 		ae  *apiError
 		mbe *http.MaxBytesError
+		vce *VersionConflictError
 	)
 	if pes := parseErrors(err, nil); len(pes) > 0 {
 		return &apiError{status: http.StatusBadRequest, code: CodeInvalidWhitelist, msg: strings.Join(pes, "; ")}
@@ -159,6 +182,12 @@ func (a *API) classify(r *http.Request, err error) *apiError {
 		return ae
 	case errors.As(err, &mbe):
 		return errPayloadTooLarge(mbe.Limit)
+	case errors.As(err, &vce):
+		return &apiError{status: http.StatusConflict, code: CodeVersionConflict,
+			msg: vce.Error() + "; nothing was changed: upload again once this node has it"}
+	case errors.Is(err, ErrFleetUnavailable):
+		return &apiError{status: http.StatusServiceUnavailable, code: CodeFleetUnavailable,
+			msg: "the fleet's redis is unreachable: the whitelist was not changed on any node"}
 	case errors.Is(err, resolver.ErrInvalidName):
 		return &apiError{status: http.StatusBadRequest, code: CodeInvalidHost, msg: "invalid host name"}
 	case errors.Is(err, resolver.ErrUpstreamBusy):

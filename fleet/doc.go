@@ -18,5 +18,6 @@
 //	httpdns:events       the channel: {"kind":"whitelist","version":7}
 //
 // Each document is one key, so the scripts touch one slot and work the same on a Redis Cluster. This package
-// imports no other package of the project; serve does not use it yet.
+// imports no other package of the project; serve uses it for the whitelist
+// (cmd/httpdns/fleet.go).
 package fleet

@@ -16,9 +16,11 @@ import (
 	"github.com/httpdns/httpdns/api"
 	"github.com/httpdns/httpdns/cache"
 	"github.com/httpdns/httpdns/cidrdb"
+	"github.com/httpdns/httpdns/fleet"
 	"github.com/httpdns/httpdns/resolver"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/go-redis/v9"
 )
 
 const serveUsage = `Usage: httpdns serve -config FILE [-listen ADDR] [-admin-listen ADDR]
@@ -69,6 +71,8 @@ type service struct {
 	cache    *cache.Cache
 	resolver *resolver.Resolver
 	api      *api.API
+	redis    redis.UniversalClient // nil without a fleet
+	fleetWL  *fleetWhitelist       // nil without a fleet
 }
 
 // newService opens the databases and builds the pipeline. Every problem is reported with the file
@@ -92,6 +96,19 @@ func newService(cfg *Config, logger *slog.Logger, reg prometheus.Registerer, gat
 	wl, err := resolver.OpenWhitelist(cfg.Domains, tier)
 	if err != nil {
 		return nil, err
+	}
+	var adminWL api.Whitelist = wl
+	if cfg.Fleet.Enabled() {
+		var store *fleet.Store
+		var who string
+		if s.redis, store, who, err = openFleet(cfg); err != nil {
+			return nil, err
+		}
+		if s.fleetWL, err = newFleetWhitelist(wl, tier, store, cfg.Domains, who,
+			time.Duration(cfg.Fleet.SyncInterval), logger); err != nil {
+			return nil, err
+		}
+		adminWL = s.fleetWL
 	}
 	var splits resolver.SplitSink
 	if cfg.SplitLogMaxBytes > 0 {
@@ -149,7 +166,7 @@ func newService(cfg *Config, logger *slog.Logger, reg prometheus.Registerer, gat
 	}
 	s.api, err = api.New(api.Config{
 		Resolver:         s.resolver,
-		Whitelist:        wl,
+		Whitelist:        adminWL,
 		CIDRDB:           s.db,
 		AdminToken:       cfg.AdminToken,
 		TrustedProxies:   cfg.TrustedProxyPrefixes,
@@ -191,6 +208,9 @@ func (s *service) close() {
 	}
 	if s.db != nil {
 		s.db.Close()
+	}
+	if s.redis != nil {
+		s.redis.Close()
 	}
 }
 
@@ -250,7 +270,14 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, ready listenin
 		defer close(watched)
 		watchCIDRDB(wctx, svc.db, hup, time.Duration(cfg.CIDRDBWatch), logger, reloadCert(cert, logger))
 	}()
-	defer func() { stopWatch(); <-watched }()
+	synced := make(chan struct{})
+	go func() {
+		defer close(synced)
+		if svc.fleetWL != nil {
+			svc.fleetWL.run(wctx)
+		}
+	}()
+	defer func() { stopWatch(); <-watched; <-synced }()
 	logger.Info("serving", "version", currentBuild().String(),
 		"listen", pubLn.Addr().String(), "admin_listen", admLn.Addr().String(),
 		"upstreams", cfg.Upstreams, "cidrdb", cfg.CIDRDB, "domains", cfg.Domains)

@@ -1,0 +1,171 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/httpdns/httpdns/fleet"
+	"github.com/httpdns/httpdns/internal/redistest"
+)
+
+// adminText GETs an admin path with the test token and returns the status and body.
+func adminText(t *testing.T, url string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer secret")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(b)
+}
+
+// waitWhitelist polls GET /admin/domains on a node until it serves want.
+func waitWhitelist(t *testing.T, s *testService, want string, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		_, got := adminText(t, s.admin+"/admin/domains")
+		if got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node %s serves whitelist %q after %v, want %q", s.admin, got, within, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// handWrite stores a whitelist document straight into Redis, as something other than a node would: valid
+// checksum, no notification unless publish.
+func handWrite(t *testing.T, rdb *redis.Client, version int64, body string, publish bool) {
+	t.Helper()
+	ctx := context.Background()
+	err := rdb.HSet(ctx, "httpdns:doc:whitelist", "version", version, "sha256", fleet.Sum([]byte(body)),
+		"who", "by hand", "when", time.Now().UTC().Format(time.RFC3339Nano), "body", body).Err()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if publish {
+		msg := fmt.Sprintf(`{"kind":"whitelist","version":%d}`, version)
+		if err := rdb.Publish(ctx, "httpdns:events", msg).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// Two serve nodes on one real Redis: an upload on A reaches B; an upload on a node that missed a change
+// gets 409 naming the current version and changes nothing; a bad whitelist in Redis is refused and the
+// next upload replaces it; with Redis down both nodes serve and an upload gets 503; Redis back empty gets
+// the highest version back from the nodes' copies.
+func TestServeFleetWhitelist(t *testing.T) {
+	t.Parallel()
+	srv := redistest.NewServer(t)
+	w, servers := startWorld(t, 1)
+	// A long sync interval: only notifications, (re)subscriptions and conflicts make a node sync here.
+	extra := fmt.Sprintf("fleet: {redis: [%q], sync_interval: 1h}\n", srv.Addr)
+	var nodes []*testService
+	for range 2 {
+		dir := t.TempDir()
+		nodes = append(nodes, startService(t, w, writeTestConfig(t, w, dir, addrsOf(servers), extra)))
+	}
+	a, b := nodes[0], nodes[1]
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	t.Cleanup(func() { rdb.Close() })
+
+	const v1 = "img.cdn-a.test subnet\n"
+	if code, body := put(t, a.admin+"/admin/domains", "secret", v1); code != 200 {
+		t.Fatalf("upload on A: %d %v", code, body)
+	}
+	waitWhitelist(t, b, v1, 2*time.Second)
+
+	// B misses a change (written without a notification) and uploads on the version it has.
+	const v2 = "img.cdn-a.test global\n"
+	handWrite(t, rdb, 2, v2, false)
+	code, body := put(t, b.admin+"/admin/domains", "secret", "img.cdn-a.test cityisp\n")
+	if code != 409 || body["code"] != "VersionConflict" || !strings.Contains(fmt.Sprint(body["message"]), "version is 2") {
+		t.Errorf("stale upload on B: %d %v, want 409 VersionConflict naming version 2", code, body)
+	}
+	// The conflict made B catch up; nothing it uploaded got in.
+	waitWhitelist(t, b, v2, 2*time.Second)
+	st, err := os.ReadFile(filepath.Join(b.dir, "domains.txt.fleet"))
+	var state fleetState
+	if err != nil || json.Unmarshal(st, &state) != nil || state.Version != 2 {
+		t.Errorf("B's state file: %s, %v: want version 2", st, err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(b.dir, "domains.txt")); string(got) != v2 {
+		t.Errorf("B's domains.txt = %q, want %q", got, v2)
+	}
+
+	// A bad whitelist put into Redis by hand is refused by both nodes; an upload then replaces it.
+	handWrite(t, rdb, 3, "this is not a whitelist\n", true)
+	// The notification is read and refused in a few ms. A never saw v2: it was not announced.
+	time.Sleep(300 * time.Millisecond)
+	for n, want := range map[*testService]string{a: v1, b: v2} {
+		if _, got := adminText(t, n.admin+"/admin/domains"); got != want {
+			t.Errorf("node %s serves %q after a bad whitelist was announced, want its own %q", n.admin, got, want)
+		}
+	}
+	// A read and refused version 3, so its upload is put on top of it rather than refused as stale.
+	const v4 = "img.cdn-a.test subnet\nvideo.cdn-b.test global\n"
+	if code, body := put(t, a.admin+"/admin/domains", "secret", v4); code != 200 {
+		t.Fatalf("upload over the bad whitelist: %d %v", code, body)
+	}
+	waitWhitelist(t, b, v4, 2*time.Second)
+
+	// Redis down: both nodes serve with their whitelist, an upload gets 503 and changes nothing.
+	srv.Stop()
+	code, body = put(t, a.admin+"/admin/domains", "secret", "img.cdn-a.test global\n")
+	if code != 503 || body["code"] != "FleetUnavailable" {
+		t.Errorf("upload with Redis down: %d %v, want 503 FleetUnavailable", code, body)
+	}
+	c := w.ClientIn(w.Subnets()[0], 1)
+	for _, n := range nodes {
+		if _, got := adminText(t, n.admin+"/admin/domains"); got != v4 {
+			t.Errorf("node %s with Redis down serves %q, want %q", n.admin, got, v4)
+		}
+		if code, body := get(t, n.public+"/d?host=img.cdn-a.test&ip="+c.String()); code != 200 {
+			t.Errorf("node %s with Redis down: /d %d %v", n.public, code, body)
+		}
+	}
+
+	// Redis back empty: the nodes put their copy back, version 4.
+	if err := srv.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	store, err := fleet.New(rdb, fleet.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		doc, err := store.Get(ctx, whitelistKind)
+		cancel()
+		if err == nil && doc.Version == 4 && string(doc.Body) == v4 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Redis restarted empty holds %+v, %v after 15 s, want version 4 restored", doc, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
