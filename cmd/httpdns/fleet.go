@@ -26,7 +26,7 @@ import (
 const whitelistKind = "whitelist"
 
 // fleetTimeout bounds one exchange with Redis made on an admin's request or by a sync.
-const fleetTimeout = 3 * time.Second
+const fleetTimeout = 2 * time.Second
 
 // fleetWhitelist is the whitelist of a node in a fleet (docs/design.md §9.4): the local Whitelist stays
 // what lookups read, and Redis is where a change is agreed. An upload is validated, put with

@@ -169,3 +169,96 @@ func TestServeFleetWhitelist(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// Uploads on two nodes at once are never lost silently: each gets 200 or 409, the fleet's version counts
+// exactly the 200s, and both nodes end with the same whitelist, the last one accepted.
+func TestServeFleetConcurrentUploads(t *testing.T) {
+	t.Parallel()
+	srv := redistest.NewServer(t)
+	w, servers := startWorld(t, 1)
+	extra := fmt.Sprintf("fleet: {redis: [%q], sync_interval: 1h}\n", srv.Addr)
+	a := startService(t, w, writeTestConfig(t, w, t.TempDir(), addrsOf(servers), extra))
+	b := startService(t, w, writeTestConfig(t, w, t.TempDir(), addrsOf(servers), extra))
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	t.Cleanup(func() { rdb.Close() })
+	store, err := fleet.New(rdb, fleet.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok, conflicts := 0, 0
+	for round := range 10 {
+		codes := make(chan int, 2)
+		for i, n := range []*testService{a, b} {
+			body := fmt.Sprintf("img.cdn-a.test subnet\nn%d-r%d.test global\n", i, round)
+			go func() {
+				req, err := http.NewRequest(http.MethodPut, n.admin+"/admin/domains", strings.NewReader(body))
+				if err != nil {
+					codes <- 0
+					return
+				}
+				req.Header.Set("Authorization", "Bearer secret")
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					codes <- 0
+					return
+				}
+				resp.Body.Close()
+				codes <- resp.StatusCode
+			}()
+		}
+		for range 2 {
+			switch c := <-codes; c {
+			case 200:
+				ok++
+			case 409:
+				conflicts++
+			default:
+				t.Fatalf("round %d: an upload got %d, want 200 or 409", round, c)
+			}
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	doc, err := store.Get(ctx, whitelistKind)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if doc.Version != int64(ok) {
+		t.Errorf("%d uploads accepted, %d refused, but the fleet is at version %d", ok, conflicts, doc.Version)
+	}
+	t.Logf("%d accepted, %d refused with 409", ok, conflicts)
+	waitWhitelist(t, a, string(doc.Body), 2*time.Second)
+	waitWhitelist(t, b, string(doc.Body), 2*time.Second)
+}
+
+// A node whose Redis is down at start serves the whitelist it saved, and an upload gets 503.
+func TestServeFleetStartsWithRedisDown(t *testing.T) {
+	t.Parallel()
+	srv := redistest.NewServer(t)
+	addr := srv.Addr
+	srv.Stop()
+	w, servers := startWorld(t, 1)
+	dir := t.TempDir()
+	const saved = "img.cdn-a.test subnet\n"
+	if err := os.WriteFile(filepath.Join(dir, "domains.txt"), []byte(saved), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	st := fmt.Sprintf(`{"version":5,"sha256":%q,"who":"n1","when":"2026-01-02T03:04:05Z"}`, fleet.Sum([]byte(saved)))
+	if err := os.WriteFile(filepath.Join(dir, "domains.txt.fleet"), []byte(st), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := startService(t, w, writeTestConfig(t, w, dir, addrsOf(servers), fmt.Sprintf("fleet: {redis: [%q]}\n", addr)))
+	if _, got := adminText(t, s.admin+"/admin/domains"); got != saved {
+		t.Errorf("serves %q, want the saved %q", got, saved)
+	}
+	c := w.ClientIn(w.Subnets()[0], 1)
+	if code, body := get(t, s.public+"/d?host=img.cdn-a.test&ip="+c.String()); code != 200 {
+		t.Errorf("/d with Redis down: %d %v", code, body)
+	}
+	if code, body := put(t, s.admin+"/admin/domains", "secret", "img.cdn-a.test global\n"); code != 503 || body["code"] != "FleetUnavailable" {
+		t.Errorf("upload with Redis down: %d %v, want 503 FleetUnavailable", code, body)
+	}
+	if _, got := adminText(t, s.admin+"/admin/domains"); got != saved {
+		t.Errorf("after a refused upload serves %q, want %q", got, saved)
+	}
+}
