@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/httpdns/httpdns/api"
@@ -43,6 +44,7 @@ type fleetWhitelist struct {
 	interval  time.Duration
 	log       *slog.Logger
 	kick      chan struct{} // asks the sync loop for a sync now
+	metrics   *fleetMetrics
 
 	mu    sync.Mutex // serialises uploads and syncs; guards state and rejected
 	state fleetState
@@ -63,9 +65,9 @@ type fleetState struct {
 // missing one, or one that does not describe the whitelist file (edited by hand since), is version 0:
 // the node takes whatever the fleet holds.
 func newFleetWhitelist(wl *resolver.Whitelist, def cache.Tier, store *fleet.Store, domains, who string,
-	interval time.Duration, log *slog.Logger) (*fleetWhitelist, error) {
+	interval time.Duration, log *slog.Logger, m *fleetMetrics) (*fleetWhitelist, error) {
 	f := &fleetWhitelist{wl: wl, def: def, store: store, statePath: domains + ".fleet", who: who,
-		interval: interval, log: log, kick: make(chan struct{}, 1)}
+		interval: interval, log: log, kick: make(chan struct{}, 1), metrics: m}
 	b, err := os.ReadFile(f.statePath)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -81,6 +83,7 @@ func newFleetWhitelist(wl *resolver.Whitelist, def cache.Tier, store *fleet.Stor
 			f.state = fleetState{}
 		}
 	}
+	m.version.Set(float64(f.state.Version))
 	return f, nil
 }
 
@@ -124,6 +127,7 @@ func (f *fleetWhitelist) apply(doc fleet.Document) error {
 		return err
 	}
 	f.state = fleetState{Version: doc.Version, SHA256: doc.SHA256, Who: doc.Who, When: doc.When}
+	f.metrics.version.Set(float64(doc.Version))
 	b, _ := json.Marshal(f.state) // cannot fail: plain fields
 	if err := writeFileAtomic(f.statePath, append(b, '\n')); err != nil {
 		return fmt.Errorf("saving the fleet state %s: %w", f.statePath, err)
@@ -151,9 +155,11 @@ func (f *fleetWhitelist) sync(ctx context.Context) {
 		f.restore(ctx, 0)
 		return
 	case errors.Is(err, fleet.ErrCorrupt):
+		f.metrics.syncs.WithLabelValues("rejected").Inc()
 		f.log.Error("fleet: rejected the shared whitelist, keeping this node's", "version", f.state.Version, "err", err)
 		return
 	case err != nil:
+		f.metrics.syncs.WithLabelValues("error").Inc()
 		f.log.Warn("fleet: cannot read the shared whitelist, serving this node's", "version", f.state.Version, "err", err)
 		return
 	}
@@ -163,21 +169,27 @@ func (f *fleetWhitelist) sync(ctx context.Context) {
 	case doc.Version > f.state.Version:
 		if _, err := resolver.ParsePolicy(doc.Body, f.def); err != nil {
 			f.rejected = doc.Version
+			f.metrics.syncs.WithLabelValues("rejected").Inc()
 			f.log.Error("fleet: rejected the shared whitelist, keeping this node's",
 				"version", doc.Version, "who", doc.Who, "current", f.state.Version, "err", err)
 			return
 		}
 		if err := f.apply(doc); err != nil {
+			f.metrics.syncs.WithLabelValues("error").Inc()
 			f.log.Error("fleet: applying the shared whitelist", "version", doc.Version, "err", err)
 			return
 		}
+		f.metrics.syncs.WithLabelValues("applied").Inc()
 		f.log.Info("fleet: applied the shared whitelist", "version", doc.Version, "who", doc.Who, "bytes", len(doc.Body))
+	default:
+		f.metrics.syncs.WithLabelValues("current").Inc()
 	}
 }
 
 // restore puts the local copy back into a Redis that holds an older version (have) or none; mu is held.
 func (f *fleetWhitelist) restore(ctx context.Context, have int64) {
 	if f.state.Version == 0 {
+		f.metrics.syncs.WithLabelValues("current").Inc()
 		return // nothing of the fleet's here to restore
 	}
 	doc := fleet.Document{Kind: whitelistKind, Version: f.state.Version, SHA256: f.state.SHA256,
@@ -185,8 +197,12 @@ func (f *fleetWhitelist) restore(ctx context.Context, have int64) {
 	wrote, err := f.store.Restore(ctx, doc)
 	switch {
 	case err != nil:
+		f.metrics.syncs.WithLabelValues("error").Inc()
 		f.log.Warn("fleet: restoring the shared whitelist", "version", doc.Version, "err", err)
+	case !wrote:
+		f.metrics.syncs.WithLabelValues("current").Inc() // another node restored it first
 	case wrote:
+		f.metrics.syncs.WithLabelValues("restored").Inc()
 		f.log.Info("fleet: restored the shared whitelist from this node's copy", "version", doc.Version, "redis_had", have)
 	}
 }
@@ -217,6 +233,30 @@ func (f *fleetWhitelist) run(ctx context.Context) {
 		}
 		f.sync(ctx)
 	}
+}
+
+// fleetMetrics are the fleet's series; registered with or without a fleet, so the set is fixed.
+type fleetMetrics struct {
+	version prometheus.Gauge
+	syncs   *prometheus.CounterVec
+}
+
+func newFleetMetrics(reg prometheus.Registerer) (*fleetMetrics, error) {
+	m := &fleetMetrics{
+		version: prometheus.NewGauge(prometheus.GaugeOpts{Name: "httpdns_fleet_whitelist_version",
+			Help: "Fleet version of the whitelist this node serves (0: none, or no fleet)."}),
+		syncs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "httpdns_fleet_syncs_total",
+			Help: "Whitelist syncs with the fleet by result: applied, current, rejected, restored, error."}, []string{"result"}),
+	}
+	for _, r := range []string{"applied", "current", "rejected", "restored", "error"} {
+		m.syncs.WithLabelValues(r)
+	}
+	for _, c := range []prometheus.Collector{m.version, m.syncs} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("fleet metrics: %w", err)
+		}
+	}
+	return m, nil
 }
 
 // openFleet connects to the fleet's Redis; the client is closed by the caller. Nothing is asked of

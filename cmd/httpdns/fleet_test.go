@@ -131,6 +131,13 @@ func TestServeFleetWhitelist(t *testing.T) {
 	}
 	waitWhitelist(t, b, v4, 2*time.Second)
 
+	_, metrics := adminText(t, b.admin+"/metrics")
+	for _, want := range []string{"httpdns_fleet_whitelist_version 4\n", `httpdns_fleet_syncs_total{result="rejected"} 1` + "\n"} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("B's /metrics lacks %q", want)
+		}
+	}
+
 	// Redis down: both nodes serve with their whitelist, an upload gets 503 and changes nothing.
 	srv.Stop()
 	code, body = put(t, a.admin+"/admin/domains", "secret", "img.cdn-a.test global\n")

@@ -98,6 +98,10 @@ func newService(cfg *Config, logger *slog.Logger, reg prometheus.Registerer, gat
 		return nil, err
 	}
 	var adminWL api.Whitelist = wl
+	fm, err := newFleetMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
 	if cfg.Fleet.Enabled() {
 		var store *fleet.Store
 		var who string
@@ -105,7 +109,7 @@ func newService(cfg *Config, logger *slog.Logger, reg prometheus.Registerer, gat
 			return nil, err
 		}
 		if s.fleetWL, err = newFleetWhitelist(wl, tier, store, cfg.Domains, who,
-			time.Duration(cfg.Fleet.SyncInterval), logger); err != nil {
+			time.Duration(cfg.Fleet.SyncInterval), logger, fm); err != nil {
 			return nil, err
 		}
 		adminWL = s.fleetWL
