@@ -28,7 +28,7 @@ type Account struct {
 	DNSPod *DNSPodAccount
 }
 
-// AlibabaAccount holds an account's Alibaba Cloud HTTPDNS secrets (PROTOCOLS.md §1.3–1.4).
+// AlibabaAccount holds an account's Alibaba Cloud HTTPDNS secrets (docs/design.md §10.3).
 type AlibabaAccount struct {
 	// Secret is the signing secret, hex text as the Alibaba console issues it. v1 signs
 	// MD5(host-secret-t) with the text itself; v2 signs HMAC-SHA256 with the hex-decoded bytes, so

@@ -22,7 +22,7 @@ func TestAccountsServeTheDNSPodDoor(t *testing.T) {
 		{"dn=www.dnspod.cn&token=tok-5678", 200},
 		{"dn=www.dnspod.cn&token=tok-9999", 401},
 		{"dn=www.dnspod.cn&token=", 401},
-		{"dn=87ae992c1321f299da3c0210a9900ae7&id=1234", 200}, // PROTOCOLS.md's DES vector
+		{"dn=87ae992c1321f299da3c0210a9900ae7&id=1234", 200}, // the published DES vector (docs/design.md §10.3)
 		{"dn=87ae992c1321f299da3c0210a9900ae7&id=5678", 401}, // no DES key
 		{"dn=87ae992c1321f299da3c0210a9900ae7&id=100000", 401},
 		{"dn=87ae992c1321f299da3c0210a9900ae7&id=4321", 401},

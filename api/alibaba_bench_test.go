@@ -44,7 +44,7 @@ func BenchmarkAlibabaV1D(b *testing.B) {
 	serveLoop(b, benchAliAPI(b), "/100000/d?host=api.example.com")
 }
 
-// BenchmarkAlibabaV1SignD is a cache-hit /{account}/sign_d with PROTOCOLS.md's vector.
+// BenchmarkAlibabaV1SignD is a cache-hit /{account}/sign_d with the published vector (docs/design.md §10.3).
 func BenchmarkAlibabaV1SignD(b *testing.B) {
 	serveLoop(b, benchAliAPI(b), "/100000/sign_d?host=www.aliyun.com&t=1534316400&s=60c71e98b6d7fcbb366243e224eab457")
 }

@@ -15,12 +15,12 @@ import (
 	"github.com/httpdns/httpdns/resolver"
 )
 
-// The Alibaba Cloud HTTPDNS v1 door (PROTOCOLS.md §1.2–1.3): /{account}/ss, /{account}/d,
+// The Alibaba Cloud HTTPDNS v1 door (docs/design.md §10.3): /{account}/ss, /{account}/d,
 // /{account}/resolve, /{account}/sign_d and /{account}/sign_resolve. The resolve paths answer as /d
 // and /resolve do (the same shapes, which are Alibaba's); the door adds the account, the signature
 // and Alibaba's batch limit of 5.
 
-// Error codes of the Alibaba doors (PROTOCOLS.md §1.3); all 403, which no SDK retries.
+// Error codes of the Alibaba doors (docs/design.md §10.3); all 403, which no SDK retries.
 const (
 	// CodeInvalidAccount (403): the path's account id names no account with Alibaba settings.
 	CodeInvalidAccount = "InvalidAccount"
@@ -213,7 +213,7 @@ func (a *API) aliV1(op aliV1Op) http.HandlerFunc {
 }
 
 // checkV1Signature checks t (an expiry, unix seconds) and s = hex(MD5(host + "-" + secret + "-" + t))
-// (PROTOCOLS.md §1.3). host is the host parameter as sent (the comma list of a batch, in its order).
+// (docs/design.md §10.3). host is the host parameter as sent (the comma list of a batch, in its order).
 func (a *API) checkV1Signature(acc *accountState, host, rawQuery string) error {
 	t, s := rawParam(rawQuery, "t"), rawParam(rawQuery, "s")
 	switch {

@@ -15,7 +15,7 @@ import (
 	"github.com/httpdns/httpdns/resolver"
 )
 
-// vectorT is the expiry of PROTOCOLS.md's v1 signature vectors; the tests' clock stands 30 s before it.
+// vectorT is the expiry of the published v1 signature vectors (docs/design.md §10.3); the tests' clock stands 30 s before it.
 const vectorT = 1534316400
 
 var vectorNow = time.Unix(vectorT-30, 0)
@@ -86,7 +86,7 @@ type v1Entry struct {
 	Scope     string   `json:"scope"`
 }
 
-// The signature vectors of PROTOCOLS.md, checked by the door itself: the MD5 the vendor documents is
+// The published signature vectors (docs/design.md §10.3), checked by the door itself: the MD5 the vendor documents is
 // accepted, single and batch.
 func TestAlibabaV1SignatureVectors(t *testing.T) {
 	t.Parallel()
@@ -130,7 +130,7 @@ func wantCode(t *testing.T, code int, body []byte, status int, want string) {
 	}
 }
 
-// Every error of PROTOCOLS.md §1.3's table the v1 door can give, with its status, over the wire.
+// Every error of the v1 error table (docs/design.md §10.3) the v1 door can give, with its status, over the wire.
 func TestAlibabaV1Errors(t *testing.T) {
 	t.Parallel()
 	ta, url := startAliServer(t, Config{})

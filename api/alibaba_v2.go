@@ -22,7 +22,7 @@ import (
 	"github.com/httpdns/httpdns/resolver"
 )
 
-// The Alibaba Cloud HTTPDNS v2 door (PROTOCOLS.md §1.4): GET /v2/d, single and batch on one path,
+// The Alibaba Cloud HTTPDNS v2 door (docs/design.md §10.3): GET /v2/d, single and batch on one path,
 // signed with HMAC-SHA256 over the sorted non-empty fields, in plain (m=0), AES-128-CBC (m=1) or
 // AES-128-GCM (m=2) mode, answered in the {code, mode, data} envelope.
 

@@ -200,7 +200,7 @@ func TestAlibabaV2Modes(t *testing.T) {
 	})
 }
 
-// Every error of PROTOCOLS.md §1.4 (and the signature codes of §1.3) the v2 door can give.
+// Every v2 error (docs/design.md §10.3, with v1's signature codes) the v2 door can give.
 func TestAlibabaV2Errors(t *testing.T) {
 	t.Parallel()
 	_, base := startAliServer(t, Config{Accounts: v2Accounts()})

@@ -30,7 +30,7 @@ func newDNSPodAPI(t *testing.T) *testAPI {
 	}})
 }
 
-// TestDNSPodCipherVectors checks the ciphers against the published vectors (PROTOCOLS.md): DES-ECB
+// TestDNSPodCipherVectors checks the ciphers against the published vectors (docs/design.md §10.3): DES-ECB
 // with the first 8 bytes of the key text, hex.
 func TestDNSPodCipherVectors(t *testing.T) {
 	t.Parallel()
