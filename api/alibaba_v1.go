@@ -1,7 +1,6 @@
 package api
 
 import (
-	"context"
 	"crypto/md5"
 	"crypto/subtle"
 	"encoding/hex"
@@ -250,27 +249,7 @@ func (a *API) aliV1Single(w http.ResponseWriter, r *http.Request, p params) {
 		a.writeError(w, r, errTooManyHosts(n, 1)) // Alibaba's answer to a batch on the single API
 		return
 	}
-	host, err := singleHost(p.host)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	fams, client, err := a.commonArgs(r, p)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), a.timeout)
-	defer cancel()
-	a4, a6, err := a.resolveFamilies(ctx, resolver.Query{Name: host, Client: client}, fams)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	buf := a.getBuf()
-	b := appendAliV1D(*buf, host, client, fams, &a4, &a6)
-	a.writeJSON(w, http.StatusOK, b)
-	a.putBuf(buf, b)
+	a.answerD(w, r, p, true)
 }
 
 // appendAliV1D appends the v1 single answer: /d's, except that ips is present only when IPv4 was
@@ -306,33 +285,7 @@ func (a *API) aliV1Batch(w http.ResponseWriter, r *http.Request, p params) {
 		a.writeError(w, r, errTooManyHosts(n, alibabaBatchLimit))
 		return
 	}
-	hosts, err := a.batchHosts(p.host)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	fams, client, err := a.commonArgs(r, p)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	jobs := make([]job, 0, len(hosts)*fams.n)
-	for _, h := range hosts {
-		for _, qt := range fams.list() {
-			jobs = append(jobs, job{host: h, qtype: qt})
-		}
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), a.timeout)
-	defer cancel()
-	a.runJobs(ctx, client, jobs)
-	if err := allFailed(jobs); err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	buf := a.getBuf()
-	b := a.appendBatch(*buf, r, client, jobs)
-	a.writeJSON(w, http.StatusOK, b)
-	a.putBuf(buf, b)
+	a.answerBatch(w, r, p)
 }
 
 // rawParam returns the first value of key in a raw query string, unescaped, as parseParams reads

@@ -30,7 +30,12 @@ type job struct {
 // resolution that fails while others succeed gives an element with "ips":[] and "error":CODE; if
 // every one fails the request fails with the first error.
 func (a *API) handleResolve(w http.ResponseWriter, r *http.Request) {
-	p := parseParams(r.URL.RawQuery)
+	a.answerBatch(w, r, parseParams(r.URL.RawQuery))
+}
+
+// answerBatch resolves every host for every family asked and writes /resolve's answer (which is
+// also Alibaba v1's batch answer).
+func (a *API) answerBatch(w http.ResponseWriter, r *http.Request, p params) {
 	hosts, err := a.batchHosts(p.host)
 	if err != nil {
 		a.writeError(w, r, err)

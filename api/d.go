@@ -16,7 +16,13 @@ import (
 // This is the hot path: the query string is parsed once without a map, the answer is appended by
 // hand into a pooled buffer, and only 4,6 starts a goroutine.
 func (a *API) handleD(w http.ResponseWriter, r *http.Request) {
-	p := parseParams(r.URL.RawQuery)
+	a.answerD(w, r, parseParams(r.URL.RawQuery), false)
+}
+
+// answerD resolves one host for the families asked and writes /d's answer, or with aliV1 Alibaba
+// v1's (the same shape, families not asked left out). A flag rather than an appender func: calling an
+// unknown func would move the answers to the heap on the hot path.
+func (a *API) answerD(w http.ResponseWriter, r *http.Request, p params, aliV1 bool) {
 	host, err := singleHost(p.host)
 	if err != nil {
 		a.writeError(w, r, err)
@@ -35,7 +41,12 @@ func (a *API) handleD(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	buf := a.getBuf()
-	b := appendD(*buf, host, client, fams, &a4, &a6)
+	var b []byte
+	if aliV1 {
+		b = appendAliV1D(*buf, host, client, fams, &a4, &a6)
+	} else {
+		b = appendD(*buf, host, client, fams, &a4, &a6)
+	}
 	a.writeJSON(w, http.StatusOK, b)
 	a.putBuf(buf, b)
 }
