@@ -5,10 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/httpdns/httpdns/internal/atomicfile"
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
 )
 
 // SecretMask stands for a secret in GET /admin/accounts. In a PUT, a secret equal to it keeps the
@@ -207,7 +207,7 @@ func (a *API) handleAccounts(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if a.accountsFile != "" {
-		if err := writeSecretFileAtomic(a.accountsFile, formatAccounts(list, false)); err != nil {
+		if err := atomicfile.Write(a.accountsFile, formatAccounts(list, false), 0o600); err != nil {
 			a.writeError(w, r, fmt.Errorf("saving accounts %s: %w", a.accountsFile, err))
 			return
 		}
@@ -218,39 +218,4 @@ func (a *API) handleAccounts(w http.ResponseWriter, r *http.Request) {
 	}
 	a.log.InfoContext(r.Context(), "accounts replaced", "accounts", len(list))
 	a.writeJSON(w, http.StatusOK, []byte(`{"status":"ok"}`+"\n"))
-}
-
-// writeSecretFileAtomic writes data to path so that a reader (or a crash) sees either the old or the
-// new file (temp file, fsync, rename, fsync dir), readable by the owner only.
-func writeSecretFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*") // created 0600
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // no-op after a successful rename
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

@@ -3,9 +3,9 @@ package resolver
 import (
 	"errors"
 	"fmt"
+	"github.com/httpdns/httpdns/internal/atomicfile"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 
@@ -72,47 +72,10 @@ func (w *Whitelist) Replace(text []byte) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.path != "" {
-		if err := writeFileAtomic(w.path, text); err != nil {
+		if err := atomicfile.Write(w.path, text, 0o644); err != nil {
 			return fmt.Errorf("saving whitelist %s: %w", w.path, err)
 		}
 	}
 	w.cur.Store(&whitelistState{policy: p, text: text})
 	return nil
-}
-
-// writeFileAtomic writes data to path so that a reader (or a crash) sees either the old or the new file.
-func writeFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // no-op after a successful rename
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(tmp, 0o644); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

@@ -5,11 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/httpdns/httpdns/internal/atomicfile"
 	"io/fs"
 	"log/slog"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -129,7 +129,7 @@ func (f *fleetWhitelist) apply(doc fleet.Document) error {
 	f.state = fleetState{Version: doc.Version, SHA256: doc.SHA256, Who: doc.Who, When: doc.When}
 	f.metrics.version.Set(float64(doc.Version))
 	b, _ := json.Marshal(f.state) // cannot fail: plain fields
-	if err := writeFileAtomic(f.statePath, append(b, '\n')); err != nil {
+	if err := atomicfile.Write(f.statePath, append(b, '\n'), 0o644); err != nil {
 		return fmt.Errorf("saving the fleet state %s: %w", f.statePath, err)
 	}
 	return nil
@@ -293,30 +293,4 @@ func nodeID(cfg *Config) string {
 		return host
 	}
 	return net.JoinHostPort(host, port)
-}
-
-// writeFileAtomic writes data to path so that a reader (or a crash) sees either the old or the new file.
-func writeFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // no-op after a successful rename
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(tmp, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }
