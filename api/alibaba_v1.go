@@ -214,7 +214,7 @@ func (a *API) aliV1(op aliV1Op) http.HandlerFunc {
 // checkV1Signature checks t (an expiry, unix seconds) and s = hex(MD5(host + "-" + secret + "-" + t))
 // (docs/design.md §10.3). host is the host parameter as sent (the comma list of a batch, in its order).
 func (a *API) checkV1Signature(acc *accountState, host, rawQuery string) error {
-	t, s := rawParam(rawQuery, "t"), rawParam(rawQuery, "s")
+	t, s := firstParam(rawQuery, "t"), firstParam(rawQuery, "s")
 	switch {
 	case t.val == "" && !t.bad:
 		return errMissingArgument("t")
@@ -286,20 +286,4 @@ func (a *API) aliV1Batch(w http.ResponseWriter, r *http.Request, p params) {
 		return
 	}
 	a.answerBatch(w, r, p)
-}
-
-// rawParam returns the first value of key in a raw query string, unescaped, as parseParams reads
-// its parameters.
-func rawParam(raw, key string) param {
-	var p param
-	for raw != "" {
-		var pair string
-		pair, raw, _ = strings.Cut(raw, "&")
-		k, val, _ := strings.Cut(pair, "=")
-		if k == key {
-			p.take(val)
-			return p
-		}
-	}
-	return p
 }

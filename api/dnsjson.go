@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/netip"
-	"net/url"
 	"strconv"
 	"strings"
 
@@ -21,15 +20,10 @@ type jsonParams struct {
 func parseJSONParams(raw string) jsonParams {
 	var p jsonParams
 	for raw != "" {
-		var pair string
-		pair, raw, _ = strings.Cut(raw, "&")
-		key, val, _ := strings.Cut(pair, "=")
-		if needsUnescape(key) {
-			k, err := url.QueryUnescape(key)
-			if err != nil {
-				continue
-			}
-			key = k
+		var key, val string
+		var ok bool
+		if key, val, raw, ok = nextParam(raw); !ok {
+			continue
 		}
 		switch key {
 		case "name":

@@ -8,7 +8,6 @@ import (
 	"mime"
 	"net/http"
 	"net/netip"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -413,27 +412,6 @@ func (a *API) writeWire(w http.ResponseWriter, r *http.Request, q *dnsQuery, res
 // cacheControl is the Cache-Control header value of an answer fresh for maxAge seconds.
 func cacheControl(maxAge uint32) []string {
 	return []string{"max-age=" + strconv.FormatUint(uint64(maxAge), 10)}
-}
-
-// firstParam is the first value of key in a raw query string (unescaped), as parseParams reads its own.
-func firstParam(raw, key string) param {
-	var p param
-	for raw != "" {
-		var pair string
-		pair, raw, _ = strings.Cut(raw, "&")
-		k, val, _ := strings.Cut(pair, "=")
-		if needsUnescape(k) {
-			var err error
-			if k, err = url.QueryUnescape(k); err != nil {
-				continue
-			}
-		}
-		if k == key {
-			p.take(val)
-			return p
-		}
-	}
-	return p
 }
 
 // dispatchDNSQuery routes /dns-query: GET with name= (and no dns=) is the Cloudflare JSON door,

@@ -26,15 +26,10 @@ type params struct {
 func parseParams(raw string) params {
 	var p params
 	for raw != "" {
-		var pair string
-		pair, raw, _ = strings.Cut(raw, "&")
-		key, val, _ := strings.Cut(pair, "=")
-		if needsUnescape(key) {
-			k, err := url.QueryUnescape(key)
-			if err != nil {
-				continue
-			}
-			key = k
+		var key, val string
+		var ok bool
+		if key, val, raw, ok = nextParam(raw); !ok {
+			continue
 		}
 		switch key {
 		case "host":
@@ -43,6 +38,37 @@ func parseParams(raw string) params {
 			p.ip.take(val)
 		case "query":
 			p.query.take(val)
+		}
+	}
+	return p
+}
+
+// nextParam cuts the first key=value pair off raw: key unescaped, val as sent (param.take unescapes
+// it), rest what follows. ok is false for a pair whose key cannot be unescaped, which callers skip
+// like any unknown parameter.
+func nextParam(raw string) (key, val, rest string, ok bool) {
+	var pair string
+	pair, rest, _ = strings.Cut(raw, "&")
+	key, val, _ = strings.Cut(pair, "=")
+	if needsUnescape(key) {
+		k, err := url.QueryUnescape(key)
+		if err != nil {
+			return "", "", rest, false
+		}
+		key = k
+	}
+	return key, val, rest, true
+}
+
+// firstParam is the first value of key in a raw query string.
+func firstParam(raw, key string) param {
+	var p param
+	for raw != "" {
+		k, val, rest, ok := nextParam(raw)
+		raw = rest
+		if ok && k == key {
+			p.take(val)
+			return p
 		}
 	}
 	return p
