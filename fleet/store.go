@@ -20,6 +20,13 @@ const DefaultPrefix = "httpdns:"
 // ErrNotFound is returned by Get when Redis holds no document of the kind.
 var ErrNotFound = errors.New("fleet: no such document")
 
+// MaxBodyBytes is the largest document body Put and Restore write and Get accepts (64 MiB): a CIDRDB of a
+// few MB fits in one Redis string with room to spare, and anything far larger is a mistake, not a library.
+const MaxBodyBytes = 64 << 20
+
+// ErrTooLarge is wrapped by Put, Restore and Get for a body over MaxBodyBytes.
+var ErrTooLarge = fmt.Errorf("fleet: document body over %d bytes", MaxBodyBytes)
+
 // ErrCorrupt is wrapped by Get when the stored document is incomplete or its body does not match its sha256:
 // something other than this package wrote it, and no node should apply it.
 var ErrCorrupt = errors.New("fleet: corrupt document")
@@ -49,6 +56,25 @@ type Document struct {
 	When time.Time
 	// Body is the document itself, in the owner's format.
 	Body []byte
+}
+
+// DocStatus is what a node knows of one kind of shared document: the version it serves and how its
+// last syncs with Redis went. Heartbeats and /admin/fleet report it.
+type DocStatus struct {
+	// Kind names the document: "whitelist", "accounts", "cidrdb".
+	Kind string `json:"kind"`
+	// Version is the fleet version the node serves; 0: none of the fleet's yet (its own local file).
+	Version int64 `json:"version"`
+	// SHA256, Who and When are those of the version served (empty with version 0).
+	SHA256 string    `json:"sha256,omitempty"`
+	Who    string    `json:"who,omitempty"`
+	When   time.Time `json:"when,omitzero"`
+	// LastSync is when the node last read Redis and was left serving the fleet's newest version it
+	// can serve (applied, already current, or restored); zero: never since start.
+	LastSync time.Time `json:"last_sync,omitzero"`
+	// LastError is why the latest sync failed or refused a version (Redis unreachable, a bad
+	// document); "" once a later sync succeeds.
+	LastError string `json:"last_error,omitempty"`
 }
 
 // Config configures a Store.
@@ -134,6 +160,9 @@ func decode(kind string, vals []any) (Document, error) {
 		}
 		str[i] = s
 	}
+	if len(str[4]) > MaxBodyBytes {
+		return Document{}, fmt.Errorf("reading %s of %d bytes: %w", kind, len(str[4]), ErrTooLarge)
+	}
 	d := Document{Kind: kind, SHA256: str[1], Who: str[2], Body: []byte(str[4])}
 	var err error
 	if d.Version, err = strconv.ParseInt(str[0], 10, 64); err != nil || d.Version < 1 {
@@ -176,6 +205,9 @@ func (s *Store) Put(ctx context.Context, kind string, body []byte, who string, e
 	if expectVersion < 0 {
 		return Document{}, fmt.Errorf("fleet: putting %s: negative version %d", kind, expectVersion)
 	}
+	if len(body) > MaxBodyBytes {
+		return Document{}, fmt.Errorf("putting %s of %d bytes: %w", kind, len(body), ErrTooLarge)
+	}
 	d := Document{Kind: kind, Version: expectVersion + 1, SHA256: Sum(body), Who: who,
 		When: s.now().UTC(), Body: body}
 	res, err := putScript.Run(ctx, s.rdb, []string{s.key(kind)},
@@ -210,6 +242,9 @@ func (s *Store) Restore(ctx context.Context, doc Document) (bool, error) {
 	}
 	if doc.Version < 1 {
 		return false, fmt.Errorf("fleet: restoring %s: version %d", doc.Kind, doc.Version)
+	}
+	if len(doc.Body) > MaxBodyBytes {
+		return false, fmt.Errorf("restoring %s of %d bytes: %w", doc.Kind, len(doc.Body), ErrTooLarge)
 	}
 	if sum := Sum(doc.Body); sum != doc.SHA256 {
 		return false, fmt.Errorf("fleet: restoring %s version %d: body's sha256 is %s, the document says %s",

@@ -291,3 +291,22 @@ func TestRedisDownErrorsWithinDeadline(t *testing.T) {
 		})
 	}
 }
+
+// A body over MaxBodyBytes is refused before anything is sent, by Put and by Restore, and Redis is left as it was.
+func TestPutRestoreRefuseTooLarge(t *testing.T) {
+	t.Parallel()
+	addr := redistest.Start(t)
+	s := newStore(t, addr, fleet.Config{})
+	ctx := ctxTimeout(t, 10*time.Second)
+	big := make([]byte, fleet.MaxBodyBytes+1)
+	if _, err := s.Put(ctx, "cidrdb", big, "t", 0); !errors.Is(err, fleet.ErrTooLarge) {
+		t.Errorf("Put of %d bytes: %v, want ErrTooLarge", len(big), err)
+	}
+	doc := fleet.Document{Kind: "cidrdb", Version: 3, SHA256: fleet.Sum(big), Who: "t", When: time.Now(), Body: big}
+	if _, err := s.Restore(ctx, doc); !errors.Is(err, fleet.ErrTooLarge) {
+		t.Errorf("Restore of %d bytes: %v, want ErrTooLarge", len(big), err)
+	}
+	if _, err := s.Get(ctx, "cidrdb"); !errors.Is(err, fleet.ErrNotFound) {
+		t.Errorf("after refused writes Get = %v, want ErrNotFound", err)
+	}
+}
