@@ -16,8 +16,10 @@
 //
 //	httpdns:doc:{kind}   a hash: version, sha256, who, when (RFC 3339, UTC), body
 //	httpdns:events       the channel: {"kind":"whitelist","version":7}
+//	httpdns:l2:{name}|{qtype}|{tier}|{scope}   a string: one answer of the shared answer cache (L2, l2.go),
+//	                                           expiring with the answer
 //
-// Each document is one key, so the scripts touch one slot and work the same on a Redis Cluster. This package
-// imports no other package of the project; serve uses it for the whitelist
+// Each document is one key, so the scripts touch one slot and work the same on a Redis Cluster. Besides package cache
+// (for the L2's keys) this package imports no other package of the project; serve uses it for the whitelist
 // (cmd/httpdns/fleet.go).
 package fleet
