@@ -31,6 +31,8 @@ type Demo struct {
 	// URL is a /d question for a subnet-tier name whose answer Start has warmed into the cache,
 	// so every later request with it is a cache hit.
 	URL string
+	// Admin is the demo's admin listener, host:port (/metrics, /admin/*; token "demo-token").
+	Admin string
 	// Dir holds the built binary and the demo's config (httpdns.yaml), databases and whitelist.
 	Dir string
 	bin string
@@ -67,6 +69,7 @@ func (d *Demo) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	d.Admin = adm
 	d.cmd = command(d.bin, "demo", "-listen", pub, "-admin-listen", adm, "-dir", d.Dir)
 	stdout, err := d.cmd.StdoutPipe()
 	if err != nil {
