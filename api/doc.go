@@ -106,7 +106,7 @@
 //	404     NotFound             no such endpoint
 //	405     MethodNotAllowed     wrong method; the Allow header lists the right ones
 //	413     PayloadTooLarge      whitelist upload over 1 MiB
-//	409     VersionConflict      fleet: the shared whitelist changed on another node first; names the current version
+//	409     VersionConflict      fleet: the shared whitelist or accounts changed on another node first; names the current version
 //	503     FleetUnavailable     fleet: Redis unreachable, the upload changed nothing
 //	414     URITooLong           query string over 8 KiB (MaxQueryBytes), on either handler
 //	503     UpstreamUnavailable  every upstream failed and nothing stale was cached, or the request's

@@ -151,19 +151,26 @@ func errInvalidCIDRDB(err error) *apiError {
 		msg: "reload rejected, the current CIDRDB keeps serving: " + err.Error()}
 }
 
-// VersionConflictError is what a Whitelist's Replace returns when the shared whitelist moved on
-// since the node applied it: 409 VersionConflict naming Current.
+// VersionConflictError is what a shared document's upload (the whitelist's Replace, an
+// AccountsPublisher) returns when the fleet's version moved on since the node applied it: 409
+// VersionConflict naming Current.
 type VersionConflictError struct {
+	// Kind is the document: "whitelist" (also when empty), "accounts".
+	Kind string
 	// Current is the version the fleet holds.
 	Current int64
 }
 
 func (e *VersionConflictError) Error() string {
-	return fmt.Sprintf("the whitelist was changed on another node: the current version is %d", e.Current)
+	kind := e.Kind
+	if kind == "" {
+		kind = "whitelist"
+	}
+	return fmt.Sprintf("the %s was changed on another node: the current version is %d", kind, e.Current)
 }
 
-// ErrFleetUnavailable is wrapped by a Whitelist's Replace when the shared store cannot be reached: 503
-// FleetUnavailable, and the whitelist stays as it was.
+// ErrFleetUnavailable is wrapped by a shared document's upload when the shared store cannot be
+// reached: 503 FleetUnavailable, and the document stays as it was.
 var ErrFleetUnavailable = errors.New("the fleet's redis is unreachable")
 
 // classify maps err to the status, code and message the client gets. Anything it doesn't know is an
@@ -187,7 +194,7 @@ func (a *API) classify(r *http.Request, err error) *apiError {
 			msg: vce.Error() + "; nothing was changed: upload again once this node has it"}
 	case errors.Is(err, ErrFleetUnavailable):
 		return &apiError{status: http.StatusServiceUnavailable, code: CodeFleetUnavailable,
-			msg: "the fleet's redis is unreachable: the whitelist was not changed on any node"}
+			msg: "the fleet's redis is unreachable: nothing was changed on any node"}
 	case errors.Is(err, resolver.ErrInvalidName):
 		return &apiError{status: http.StatusBadRequest, code: CodeInvalidHost, msg: "invalid host name"}
 	case errors.Is(err, resolver.ErrUpstreamBusy):

@@ -132,7 +132,8 @@ func TestServeFleetWhitelist(t *testing.T) {
 	waitWhitelist(t, b, v4, 2*time.Second)
 
 	_, metrics := adminText(t, b.admin+"/metrics")
-	for _, want := range []string{"httpdns_fleet_whitelist_version 4\n", `httpdns_fleet_syncs_total{result="rejected"} 1` + "\n"} {
+	for _, want := range []string{`httpdns_fleet_version{kind="whitelist"} 4` + "\n",
+		`httpdns_fleet_syncs_total{kind="whitelist",result="rejected"} 1` + "\n"} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("B's /metrics lacks %q", want)
 		}

@@ -72,7 +72,7 @@ type service struct {
 	resolver *resolver.Resolver
 	api      *api.API
 	redis    redis.UniversalClient // nil without a fleet
-	fleetWL  *fleetWhitelist       // nil without a fleet
+	fleet    *fleetNode            // nil without a fleet
 }
 
 // newService opens the databases and builds the pipeline. Every problem is reported with the file
@@ -108,11 +108,10 @@ func newService(cfg *Config, logger *slog.Logger, reg prometheus.Registerer, gat
 		if s.redis, store, who, err = openFleet(cfg); err != nil {
 			return nil, err
 		}
-		if s.fleetWL, err = newFleetWhitelist(wl, tier, store, cfg.Domains, who,
-			time.Duration(cfg.Fleet.SyncInterval), logger, fm); err != nil {
+		s.fleet = newFleetNode(store, who, time.Duration(cfg.Fleet.SyncInterval), logger, fm)
+		if adminWL, err = s.fleet.shareWhitelist(wl, tier, cfg.Domains); err != nil {
 			return nil, err
 		}
-		adminWL = s.fleetWL
 	}
 	var splits resolver.SplitSink
 	if cfg.SplitLogMaxBytes > 0 {
@@ -277,8 +276,8 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, ready listenin
 	synced := make(chan struct{})
 	go func() {
 		defer close(synced)
-		if svc.fleetWL != nil {
-			svc.fleetWL.run(wctx)
+		if svc.fleet != nil {
+			svc.fleet.run(wctx)
 		}
 	}()
 	defer func() { stopWatch(); <-watched; <-synced }()

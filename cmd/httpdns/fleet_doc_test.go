@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/httpdns/httpdns/fleet"
+	"github.com/httpdns/httpdns/internal/redistest"
+)
+
+// memKind is a document kind held in memory: a body starting with "bad" does not validate.
+type memKind struct {
+	mu      sync.Mutex
+	body    []byte
+	applied int
+}
+
+func (m *memKind) validate(body []byte) error {
+	if strings.HasPrefix(string(body), "bad") {
+		return errors.New("a bad body")
+	}
+	return nil
+}
+
+func (m *memKind) apply(body []byte) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.body, m.applied = append([]byte(nil), body...), m.applied+1
+	return nil
+}
+
+func (m *memKind) local() ([]byte, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.body, nil
+}
+
+// newTestFleetNode returns a fleet node on the Redis at addr following one memKind of kind "accounts".
+func newTestFleetNode(t *testing.T, addr string) (*fleetNode, *fleetDoc, *memKind, *fleetMetrics, *fleet.Store) {
+	t.Helper()
+	rdb := fleet.NewClient([]string{addr}, "")
+	t.Cleanup(func() { rdb.Close() })
+	store, err := fleet.New(rdb, fleet.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := newFleetMetrics(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := newFleetNode(store, "node-a", time.Hour, slog.New(slog.DiscardHandler), m)
+	k := &memKind{}
+	d, err := n.add(accountsKind, k, filepath.Join(t.TempDir(), "doc.fleet"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n, d, k, m, store
+}
+
+// Status reports the version served, who wrote it, the last good sync and the last error; a version
+// refused once is not checked (nor counted) again on the next syncs.
+func TestFleetDocStatus(t *testing.T) {
+	t.Parallel()
+	srv := redistest.NewServer(t)
+	n, d, k, m, store := newTestFleetNode(t, srv.Addr)
+	ctx := t.Context()
+	if st := n.Status(); len(st) != 1 || st[0].Kind != accountsKind || st[0].Version != 0 || !st[0].LastSync.IsZero() {
+		t.Fatalf("status before any sync: %+v", st)
+	}
+	if _, err := store.Put(ctx, accountsKind, []byte("good 1"), "admin@x", 0); err != nil {
+		t.Fatal(err)
+	}
+	before := time.Now()
+	d.sync(ctx)
+	st := n.Status()[0]
+	if st.Version != 1 || st.Who != "admin@x" || st.SHA256 != fleet.Sum([]byte("good 1")) || st.LastSync.Before(before) || st.LastError != "" {
+		t.Errorf("status after applying version 1: %+v", st)
+	}
+	if string(k.body) != "good 1" {
+		t.Errorf("kind holds %q, want version 1's body", k.body)
+	}
+
+	if _, err := store.Put(ctx, accountsKind, []byte("bad 2"), "admin@y", 1); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		d.sync(ctx)
+	}
+	st = n.Status()[0]
+	if st.Version != 1 || !strings.Contains(st.LastError, "version 2 refused") || string(k.body) != "good 1" {
+		t.Errorf("status after a bad version 2: %+v, kind holds %q", st, k.body)
+	}
+	if got := testutil.ToFloat64(m.syncs.WithLabelValues(accountsKind, "rejected")); got != 1 {
+		t.Errorf("rejected syncs = %v after three syncs of one bad version, want 1", got)
+	}
+	// An upload goes on top of the refused version and clears the error.
+	if _, err := d.publish([]byte("good 3"), "node-a"); err != nil {
+		t.Fatal(err)
+	}
+	if st = n.Status()[0]; st.Version != 3 || st.Who != "node-a" {
+		t.Errorf("status after an upload over the bad version: %+v", st)
+	}
+	d.sync(ctx)
+	if st = n.Status()[0]; st.LastError != "" || k.applied != 2 {
+		t.Errorf("status after a sync of the current version: %+v, applied %d times, want 2", st, k.applied)
+	}
+
+	srv.Stop()
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	d.sync(cctx)
+	if st = n.Status()[0]; st.Version != 3 || st.LastError == "" {
+		t.Errorf("status with Redis down: %+v, want version 3 and an error", st)
+	}
+	if got := testutil.ToFloat64(m.version.WithLabelValues(accountsKind)); got != 3 {
+		t.Errorf("httpdns_fleet_version{kind=accounts} = %v, want 3", got)
+	}
+}
