@@ -18,6 +18,13 @@
 //	httpdns:events       the channel: {"kind":"whitelist","version":7}
 //	httpdns:l2:{name}|{qtype}|{tier}|{scope}   a string: one answer of the shared answer cache (L2, l2.go),
 //	                                           expiring with the answer
+//	httpdns:node:{id}    a node's last heartbeat (JSON), expiring three heartbeat intervals after it was sent
+//	httpdns:nodes        a sorted set: the ids of the nodes heard from in the last hour, scored by when
+//	                     (Redis's clock, ms)
+//
+// Heartbeats (heartbeat.go): every node writes its own every few seconds — its addresses, the versions it
+// serves with its last sync, its L2 counts — and Nodes reads the index and then each node's key in one
+// pipeline, never SCANning the masters of a cluster; a node is alive while its heartbeat has not expired.
 //
 // Each document is one key, so the scripts touch one slot and work the same on a Redis Cluster. Besides package cache
 // (for the L2's keys) this package imports no other package of the project; serve uses it for the whitelist
