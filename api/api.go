@@ -101,6 +101,10 @@ type Config struct {
 	// AccountsFile is where PUT /admin/accounts persists the accounts (JSON, mode 0600; read back
 	// with LoadAccounts); empty: uploads last until the process ends.
 	AccountsFile string
+	// Fleet backs GET /admin/fleet; nil (no fleet): that endpoint answers 404 NotFound saying so.
+	Fleet FleetView
+	// FleetNode is this node's id in the fleet, named first by GET /admin/fleet.
+	FleetNode string
 }
 
 // API serves the public and the admin HTTP interfaces. It is safe for concurrent use.
@@ -120,6 +124,9 @@ type API struct {
 	metrics       *metrics
 	forwarder     Forwarder // nil: the DNS-message doors answer types other than A/AAAA SERVFAIL
 	accounts      *accounts
+
+	fleet     FleetView // nil without a fleet
+	fleetNode string
 
 	accountsMu   sync.Mutex // serialises PUT /admin/accounts: persist, then swap
 	accountsFile string
@@ -173,6 +180,7 @@ func New(cfg Config) (*API, error) {
 	}
 	a.accounts = newAccounts(cfg.Accounts, m.accounts)
 	a.accountsFile = cfg.AccountsFile
+	a.fleet, a.fleetNode = cfg.Fleet, cfg.FleetNode
 	if a.dnspod == nil {
 		a.dnspod = a.accounts // the DNSPod door's keys are the accounts' unless Config.DNSPod says otherwise
 	}
@@ -241,7 +249,7 @@ func (cfg Config) check() ([]netip.Prefix, []error) {
 func (a *API) Public() http.Handler { return a.public }
 
 // Admin returns the handler of the operators' interface: GET|PUT /admin/domains,
-// POST /admin/cidrdb/reload, GET /metrics, GET /healthz, GET /readyz.
+// POST /admin/cidrdb/reload, GET /admin/fleet, GET /metrics, GET /healthz, GET /readyz.
 func (a *API) Admin() http.Handler { return a.admin }
 
 func (a *API) publicMux() *http.ServeMux {
@@ -265,6 +273,7 @@ func (a *API) adminMux() *http.ServeMux {
 		mux.Handle("/admin/domains", domains)
 	}
 	mux.Handle("/admin/accounts", a.route(epAdminAccounts, true, a.handleAccounts, http.MethodGet, http.MethodHead, http.MethodPut))
+	mux.Handle("/admin/fleet", a.route(epAdminFleet, true, a.handleFleet, http.MethodGet, http.MethodHead))
 	if a.cidrdb != nil {
 		mux.Handle("/admin/cidrdb/reload", a.route(epAdminCIDRDB, true, a.handleCIDRDBReload, http.MethodPost))
 	}

@@ -76,6 +76,9 @@
 //	GET  /admin/domains    200 text/plain: the whitelist
 //	PUT  /admin/domains    body: the new whitelist (at most 1 MiB); 200 {"status":"ok"}
 //	PUT  /admin/domains?allow_empty=1   the same, allowed to have no rules (empties the whitelist)
+//	GET  /admin/fleet      200 JSON: this node's id, Redis's version of each shared document, and every
+//	                       node alive by its heartbeat (admin_fleet.go); 404 NotFound without a fleet,
+//	                       503 FleetUnavailable when Redis cannot be reached
 //	GET  /metrics          Prometheus exposition of Config.Gatherer (404 when nil)
 //	GET  /healthz          200 {"status":"ok"}
 //	GET  /readyz           200 {"status":"ok"} or 503 NotReady
@@ -107,7 +110,7 @@
 //	405     MethodNotAllowed     wrong method; the Allow header lists the right ones
 //	413     PayloadTooLarge      whitelist upload over 1 MiB
 //	409     VersionConflict      fleet: the shared whitelist or accounts changed on another node first; names the current version
-//	503     FleetUnavailable     fleet: Redis unreachable, the upload changed nothing
+//	503     FleetUnavailable     fleet: Redis unreachable, the upload changed nothing (or /admin/fleet cannot list the nodes)
 //	414     URITooLong           query string over 8 KiB (MaxQueryBytes), on either handler
 //	503     UpstreamUnavailable  every upstream failed and nothing stale was cached, or the request's
 //	                             deadline (default 3 s) passed
@@ -129,7 +132,7 @@
 //
 // # Metrics
 //
-//	httpdns_http_requests_total{endpoint,code}        endpoint: d|resolve|healthz|readyz|admin_domains|admin_cidrdb|metrics|other
+//	httpdns_http_requests_total{endpoint,code}        endpoint: d|resolve|healthz|readyz|admin_domains|admin_cidrdb|admin_fleet|metrics|other
 //	httpdns_http_request_duration_seconds{endpoint}   histogram, 50 µs to 5 s
 //	httpdns_http_errors_total{code}                   error answers and failed /resolve elements by error code
 //
