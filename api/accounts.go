@@ -143,6 +143,11 @@ type accounts struct {
 	cur      atomic.Pointer[accountSet]
 	requests *prometheus.CounterVec
 	unknown  prometheus.Counter
+
+	// publisher, when set, takes PUT /admin/accounts to the fleet (API.ShareAccounts); fromFleet
+	// says the accounts in force are the fleet's document. Both guarded by API.accountsMu.
+	publisher AccountsPublisher
+	fromFleet bool
 }
 
 func newAccounts(list []Account, requests *prometheus.CounterVec) *accounts {

@@ -174,9 +174,66 @@ func LoadAccounts(path string) ([]Account, error) {
 	return list, nil
 }
 
+// AccountsPublisher shares the accounts with a fleet (docs/design.md §9.4).
+type AccountsPublisher interface {
+	// PublishAccounts agrees on doc, a valid accounts document with every secret's value, with the
+	// fleet and applies it on this node through ApplyAccounts. A *VersionConflictError, or an error
+	// wrapping ErrFleetUnavailable, leaves the accounts as they were.
+	PublishAccounts(doc []byte) error
+}
+
+// ShareAccounts makes PUT /admin/accounts publish through p instead of replacing the accounts of
+// this node alone. fromFleet says the accounts in force now are the fleet's document. A masked
+// secret in an upload keeps the value of the fleet's document only: while this node serves its own
+// accounts (its config's, whose {env:} and {file:} secrets are its own), an upload must give every
+// secret's value, so that no node publishes a secret the fleet did not already hold. Call it before
+// serving.
+func (a *API) ShareAccounts(p AccountsPublisher, fromFleet bool) {
+	a.accountsMu.Lock()
+	defer a.accountsMu.Unlock()
+	a.accounts.publisher, a.accounts.fromFleet = p, fromFleet
+}
+
+// CheckAccountsDocument validates an accounts document (the JSON of PUT /admin/accounts and of the
+// accounts file) whole, as ApplyAccounts would. A masked secret is taken as its literal value.
+func CheckAccountsDocument(doc []byte) error {
+	list, err := parseAccounts(doc)
+	if err != nil {
+		return err
+	}
+	return CheckAccounts(list)
+}
+
+// ApplyAccounts validates doc whole, writes it as it is to Config.AccountsFile (atomically, mode
+// 0600) and swaps its accounts in; on error nothing changes. The accounts count as the fleet's from
+// then on (see ShareAccounts).
+func (a *API) ApplyAccounts(doc []byte) error {
+	list, err := parseAccounts(doc)
+	if err == nil {
+		err = CheckAccounts(list)
+	}
+	if err != nil {
+		return fmt.Errorf("applying accounts: %w", err)
+	}
+	a.accountsMu.Lock()
+	defer a.accountsMu.Unlock()
+	if a.accountsFile != "" {
+		if err := atomicfile.Write(a.accountsFile, doc, 0o600); err != nil {
+			return fmt.Errorf("saving accounts %s: %w", a.accountsFile, err)
+		}
+	}
+	if err := a.accounts.replace(list); err != nil { // validated above: cannot fail
+		return err
+	}
+	a.accounts.fromFleet = true
+	return nil
+}
+
 // handleAccounts serves GET /admin/accounts (the accounts, secrets masked) and PUT /admin/accounts
 // (replace them all with the body's, at most MaxAccountsBytes): validated whole, persisted
-// atomically to Config.AccountsFile when set, then applied; on any error nothing changes.
+// atomically to Config.AccountsFile when set, then applied; on any error nothing changes. Shared
+// with a fleet (ShareAccounts), the validated accounts are published instead, and applied here as
+// on every node.
 func (a *API) handleAccounts(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPut {
 		a.writeJSON(w, http.StatusOK, formatAccounts(a.accounts.list(), true))
@@ -196,26 +253,46 @@ func (a *API) handleAccounts(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, errInvalidAccounts(err))
 		return
 	}
-	a.accountsMu.Lock()
-	defer a.accountsMu.Unlock()
-	if err := keepMasked(list, a.accounts.cur.Load()); err != nil {
-		a.writeError(w, r, errInvalidAccounts(err))
-		return
-	}
-	if err := CheckAccounts(list); err != nil {
-		a.writeError(w, r, errInvalidAccounts(err))
-		return
-	}
-	if a.accountsFile != "" {
-		if err := atomicfile.Write(a.accountsFile, formatAccounts(list, false), 0o600); err != nil {
-			a.writeError(w, r, fmt.Errorf("saving accounts %s: %w", a.accountsFile, err))
-			return
-		}
-	}
-	if err := a.accounts.replace(list); err != nil { // validated above: cannot fail
-		a.writeError(w, r, errInvalidAccounts(err))
+	if err := a.replaceAccounts(list); err != nil {
+		a.writeError(w, r, err)
 		return
 	}
 	a.log.InfoContext(r.Context(), "accounts replaced", "accounts", len(list))
 	a.writeJSON(w, http.StatusOK, []byte(`{"status":"ok"}`+"\n"))
+}
+
+// replaceAccounts resolves list's masks, validates it and persists and applies it, or publishes it
+// when the accounts are shared with a fleet.
+func (a *API) replaceAccounts(list []Account) error {
+	a.accountsMu.Lock()
+	pub := a.accounts.publisher
+	keepFrom := a.accounts.cur.Load()
+	if pub != nil && !a.accounts.fromFleet {
+		keepFrom = &accountSet{}
+	}
+	err := keepMasked(list, keepFrom)
+	if err != nil && keepFrom != a.accounts.cur.Load() {
+		err = fmt.Errorf("%w (this node serves its own accounts, not the fleet's: a %s keeps only a value the fleet's accounts hold)", err, SecretMask)
+	}
+	if err == nil {
+		err = CheckAccounts(list)
+	}
+	if err != nil {
+		a.accountsMu.Unlock()
+		return errInvalidAccounts(err)
+	}
+	if pub != nil {
+		a.accountsMu.Unlock() // ApplyAccounts takes it again when the fleet has agreed
+		return pub.PublishAccounts(formatAccounts(list, false))
+	}
+	defer a.accountsMu.Unlock()
+	if a.accountsFile != "" {
+		if err := atomicfile.Write(a.accountsFile, formatAccounts(list, false), 0o600); err != nil {
+			return fmt.Errorf("saving accounts %s: %w", a.accountsFile, err)
+		}
+	}
+	if err := a.accounts.replace(list); err != nil { // validated above: cannot fail
+		return errInvalidAccounts(err)
+	}
+	return nil
 }

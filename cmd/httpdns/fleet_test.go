@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/httpdns/httpdns/fleet"
+	"github.com/httpdns/httpdns/internal/cdnsim"
 	"github.com/httpdns/httpdns/internal/redistest"
 )
 
@@ -56,20 +57,79 @@ func waitWhitelist(t *testing.T, s *testService, want string, within time.Durati
 
 // handWrite stores a whitelist document straight into Redis, as something other than a node would: valid
 // checksum, no notification unless publish.
-func handWrite(t *testing.T, rdb *redis.Client, version int64, body string, publish bool) {
+func handWrite(t *testing.T, rdb redis.UniversalClient, version int64, body string, publish bool) {
+	t.Helper()
+	handWriteDoc(t, rdb, whitelistKind, version, []byte(body), publish)
+}
+
+// handWriteDoc is handWrite for any kind of document.
+func handWriteDoc(t *testing.T, rdb redis.UniversalClient, kind string, version int64, body []byte, publish bool) {
 	t.Helper()
 	ctx := context.Background()
-	err := rdb.HSet(ctx, "httpdns:doc:whitelist", "version", version, "sha256", fleet.Sum([]byte(body)),
+	err := rdb.HSet(ctx, "httpdns:doc:"+kind, "version", version, "sha256", fleet.Sum(body),
 		"who", "by hand", "when", time.Now().UTC().Format(time.RFC3339Nano), "body", body).Err()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if publish {
-		msg := fmt.Sprintf(`{"kind":"whitelist","version":%d}`, version)
+		msg := fmt.Sprintf(`{"kind":%q,"version":%d}`, kind, version)
 		if err := rdb.Publish(ctx, "httpdns:events", msg).Err(); err != nil {
 			t.Fatal(err)
 		}
 	}
+}
+
+// startFleet starts n serve nodes of one fleet on the Redis at addrs (one: a single Redis; several: a
+// cluster), each in its own directory holding files (name: content) with the given extra config,
+// sync_interval 1h: only notifications, (re)subscriptions and conflicts make a node sync.
+func startFleet(t *testing.T, n int, addrs []string, extra string, files map[string][]byte) (*cdnsim.World, []*testService) {
+	t.Helper()
+	w, servers := startWorld(t, 1)
+	extra = fmt.Sprintf("fleet: {redis: [%s], sync_interval: 1h}\n%s", quoteList(addrs), extra)
+	var nodes []*testService
+	for range n {
+		dir := t.TempDir()
+		for name, b := range files {
+			if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		nodes = append(nodes, startService(t, w, writeTestConfig(t, w, dir, addrsOf(servers), extra)))
+	}
+	return w, nodes
+}
+
+// waitUntil polls cond every 20 ms until it holds or within has passed, then fails with what.
+func waitUntil(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v: %s", within, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// waitRedis waits until the fleet in Redis holds version of kind.
+func waitRedis(t *testing.T, store *fleet.Store, kind string, version int64, within time.Duration) fleet.Document {
+	t.Helper()
+	var doc fleet.Document
+	waitUntil(t, within, fmt.Sprintf("Redis does not hold %s version %d", kind, version), func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		var err error
+		doc, err = store.Get(ctx, kind)
+		return err == nil && doc.Version == version
+	})
+	return doc
+}
+
+// metricLine reports whether a node's /metrics has the exact sample line.
+func metricLine(t *testing.T, s *testService, line string) bool {
+	t.Helper()
+	_, m := adminText(t, s.admin+"/metrics")
+	return strings.Contains(m, line+"\n")
 }
 
 // Two serve nodes on one real Redis: an upload on A reaches B; an upload on a node that missed a change

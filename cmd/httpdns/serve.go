@@ -193,6 +193,11 @@ func newService(cfg *Config, logger *slog.Logger, reg prometheus.Registerer, gat
 	if err != nil {
 		return nil, fmt.Errorf("api: %w", err)
 	}
+	if s.fleet != nil {
+		if err := s.fleet.shareAccounts(s.api, cfg.AccountsFile); err != nil {
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
