@@ -41,7 +41,8 @@ type Answer struct {
 	// Scope is the client range this answer is cached for: a block prefix, the ECS scope prefix,
 	// a "country/city/isp" label, or "" for the global tier.
 	Scope string
-	// Source tells where the answer came from: "hit", "stale", "miss" (fetched upstream now).
+	// Source tells where the answer came from: "hit", "stale", "miss" (fetched upstream now), "l2"
+	// (fetched by another node of the fleet, from the shared answer cache).
 	Source string
 }
 

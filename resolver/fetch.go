@@ -15,6 +15,7 @@ type fetched struct {
 	key   cache.Key
 	entry cache.Entry
 	valid netip.Prefix // the clients the answer holds for when narrower than key's scope; zero: all of it
+	l2    bool         // taken from the fleet's shared cache (l2.go), not fetched upstream now
 }
 
 // fetch fills rt.fill from upstream. Concurrent misses for one key share one upstream query
@@ -54,6 +55,12 @@ func (r *Resolver) fetchOnce(ctx context.Context, req *request, key cache.Key, p
 		defer cancel()
 		stop := context.AfterFunc(r.ctx, cancel)
 		defer stop()
+		// Another node of the fleet may have fetched this key: its answer, from the shared cache (l2.go),
+		// spares the upstream query. Only here, for a client's miss: refreshes stay this node's own.
+		if f, ok := r.fromL2(fctx, &leader, key, part); ok {
+			r.landing.put(fk, f, r.cfg.Now())
+			return f, nil
+		}
 		r.budget.allow(KindMiss) // a client's miss always goes; it only holds background work back
 		f, err := r.exchangeAndStore(fctx, &leader, key, part, KindMiss)
 		if err == nil {
@@ -156,7 +163,9 @@ func (r *Resolver) exchangeAndStore(ctx context.Context, req *request, key cache
 	if kind != KindPrefetch && storeKey.Tier == cache.TierSubnet {
 		r.prefetchSiblings(req, e)
 	}
-	return fetched{key: storeKey, entry: e, valid: valid}, nil
+	f := fetched{key: storeKey, entry: e, valid: valid}
+	r.putL2(req, key, f) // shared with the fleet under the key filled, which is what other nodes' misses read
+	return f, nil
 }
 
 // holdsAnswer reports whether the cache still holds an answer (fresh or expired, not a remembered

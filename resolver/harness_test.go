@@ -58,6 +58,9 @@ type env struct {
 	clock   *clock
 	splits  *splits
 	reg     *prometheus.Registry
+	db      *cidrdb.DB
+	wl      *Whitelist
+	opts    envOptions
 }
 
 type envOptions struct {
@@ -66,6 +69,7 @@ type envOptions struct {
 	records   []cidrdb.Record // a CIDRDB to write, if any
 	upstream  time.Duration   // per-attempt timeout
 	request   time.Duration
+	l2        L2 // the fleet's shared answer cache, if any
 }
 
 var (
@@ -126,22 +130,48 @@ func newEnv(t testing.TB, o envOptions) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(e.cache.Close)
-	var addrs []string
 	for range o.nodes {
-		s := cdnsim.StartTest(t, e.world)
-		e.servers = append(e.servers, s)
+		e.servers = append(e.servers, cdnsim.StartTest(t, e.world))
+	}
+	e.db, e.wl, e.opts = db, wl, o
+	e.start(t)
+	return e
+}
+
+// start builds e's resolver.
+func (e *env) start(t testing.TB) {
+	t.Helper()
+	var addrs []string
+	for _, s := range e.servers {
 		addrs = append(addrs, s.Addr())
 	}
+	var err error
 	e.r, err = New(Config{
-		Upstreams: addrs, Locator: db, Cache: e.cache, Policy: wl, Splits: e.splits,
-		UpstreamTimeout: o.upstream, RequestTimeout: o.request,
+		Upstreams: addrs, Locator: e.db, Cache: e.cache, Policy: e.wl, Splits: e.splits, L2: e.opts.l2,
+		UpstreamTimeout: e.opts.upstream, RequestTimeout: e.opts.request,
 		Registerer: e.reg, Now: e.clock.Now,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.r.Close() })
-	return e
+}
+
+// peer is another node beside e: the same upstream servers, databases, whitelist and clock, its own
+// cache and resolver, with l2 as its shared answer cache.
+func (e *env) peer(t testing.TB, l2 L2) *env {
+	t.Helper()
+	p := *e
+	p.splits, p.reg = &splits{}, prometheus.NewRegistry()
+	p.opts.l2 = l2
+	var err error
+	p.cache, err = cache.New(cache.Config{MaxBytes: 64 << 20, Now: e.clock.Now, Registerer: p.reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.cache.Close)
+	p.start(t)
+	return &p
 }
 
 // queries is the number of queries all nodes received for name.

@@ -8,6 +8,7 @@ type metrics struct {
 	unused      *prometheus.CounterVec
 	staleServed prometheus.Counter
 	splits      prometheus.Counter
+	l2          *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -28,9 +29,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "httpdns_resolver_split_signals_total",
 			Help: "Upstream answers whose ECS scope was narrower than the client's block.",
 		}),
+		l2: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "httpdns_resolver_l2_values_total",
+			Help: "Values the shared answer cache returned on a miss, by what the resolver made of them: used, foreign (another client's part), expired, corrupt.",
+		}, []string{"result"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.refreshes, m.unused, m.staleServed, m.splits)
+		reg.MustRegister(m.refreshes, m.unused, m.staleServed, m.splits, m.l2)
 	}
 	return m
 }

@@ -54,6 +54,10 @@ func (r *Resolver) Resolve(ctx context.Context, q Query) (Answer, error) {
 		}
 	}
 	fresh, err := r.fetch(ctx, &req, rt)
+	if err == nil && fresh.l2 {
+		// Another node fetched it a while ago: what is left of its TTL.
+		return r.answer(&req, fresh.key, fresh.entry, fresh.entry.Remaining(now), "l2"), nil
+	}
 	if err == nil {
 		return r.answer(&req, fresh.key, fresh.entry, fresh.entry.TTL, "miss"), nil
 	}
@@ -102,6 +106,7 @@ func (r *Resolver) answer(req *request, key cache.Key, e cache.Entry, ttl uint32
 		Scope:     key.Scope,
 		Source:    source,
 	}
+	r.sampleCheck(req, key, &e, source) // accuracy.go: one random draw, unless sampled
 	return a
 }
 
