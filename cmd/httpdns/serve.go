@@ -73,6 +73,8 @@ type service struct {
 	api      *api.API
 	redis    redis.UniversalClient // nil without a fleet
 	fleet    *fleetNode            // nil without a fleet
+	// heartbeats are the heartbeat metrics, registered with or without a fleet (fleet_nodes.go).
+	heartbeats *fleet.HeartbeatMetrics
 }
 
 // newService opens the databases and builds the pipeline. Every problem is reported with the file
@@ -100,6 +102,9 @@ func newService(cfg *Config, logger *slog.Logger, reg prometheus.Registerer, gat
 	var adminWL api.Whitelist = wl
 	fm, err := newFleetMetrics(reg)
 	if err != nil {
+		return nil, err
+	}
+	if s.heartbeats, err = fleet.NewHeartbeatMetrics(reg); err != nil {
 		return nil, err
 	}
 	if cfg.Fleet.Enabled() {
@@ -176,6 +181,8 @@ func newService(cfg *Config, logger *slog.Logger, reg prometheus.Registerer, gat
 		BatchLimit:       cfg.BatchLimit,
 		Accounts:         accounts,
 		AccountsFile:     cfg.AccountsFile,
+		Fleet:            s.fleetView(),
+		FleetNode:        s.fleetID(),
 		ServiceIPs:       cfg.advertisedServiceIPs(),
 		ClientQPS:        cfg.Limits.ClientQPS,
 		ClientBurst:      cfg.Limits.ClientBurst,
@@ -285,7 +292,9 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, ready listenin
 			svc.fleet.run(wctx)
 		}
 	}()
-	defer func() { stopWatch(); <-watched; <-synced }()
+	beating := make(chan struct{})
+	go func() { defer close(beating); svc.runHeartbeat(wctx, pubLn.Addr(), admLn.Addr(), logger) }()
+	defer func() { stopWatch(); <-watched; <-synced; <-beating }()
 	logger.Info("serving", "version", currentBuild().String(),
 		"listen", pubLn.Addr().String(), "admin_listen", admLn.Addr().String(),
 		"upstreams", cfg.Upstreams, "cidrdb", cfg.CIDRDB, "domains", cfg.Domains)

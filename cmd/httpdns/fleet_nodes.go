@@ -1,0 +1,81 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/httpdns/httpdns/api"
+	"github.com/httpdns/httpdns/fleet"
+)
+
+// heartbeatInterval is how often a node of a fleet publishes its heartbeat: its sync interval, but at
+// least every fleet.DefaultHeartbeatInterval (5 s), so /admin/fleet shows a node's syncs within seconds
+// and a node that stopped leaves the list within three intervals.
+func heartbeatInterval(sync time.Duration) time.Duration {
+	if sync <= 0 {
+		return fleet.DefaultHeartbeatInterval
+	}
+	return min(sync, fleet.DefaultHeartbeatInterval)
+}
+
+// fleetView is what GET /admin/fleet reads: the fleet's store, or a nil interface without a fleet
+// (the endpoint then answers 404 saying so).
+func (s *service) fleetView() api.FleetView {
+	if s.fleet == nil {
+		return nil
+	}
+	return s.fleet.store
+}
+
+// fleetID is this node's id in the fleet, "" without one.
+func (s *service) fleetID() string {
+	if s.fleet == nil {
+		return ""
+	}
+	return s.fleet.who
+}
+
+// runHeartbeat publishes this node's heartbeat until ctx ends, then removes it: its id, the addresses
+// it serves on, the state of each shared document and its L2's counts. Nothing without a fleet.
+func (s *service) runHeartbeat(ctx context.Context, public, admin net.Addr, logger *slog.Logger) {
+	if s.fleet == nil {
+		return
+	}
+	cfg := fleet.HeartbeatConfig{
+		ID:          s.fleet.who,
+		Listen:      advertised(public),
+		AdminListen: advertised(admin),
+		Interval:    heartbeatInterval(s.fleet.interval),
+		Docs:        s.fleet.Status,
+		Metrics:     s.heartbeats,
+		Logger:      logger,
+	}
+	h, err := s.fleet.store.NewHeartbeater(cfg)
+	if err != nil { // the id was checked with the config; a node without heartbeats still serves
+		logger.Error("fleet: no heartbeats", "err", err)
+		return
+	}
+	h.Run(ctx)
+}
+
+// advertised is a listener's address as other hosts can reach it: an unspecified host (":8080",
+// "0.0.0.0:8080", "[::]:8080") is replaced by the hostname.
+func advertised(a net.Addr) string {
+	if a == nil {
+		return ""
+	}
+	ap, err := netip.ParseAddrPort(a.String())
+	if err != nil || !ap.Addr().IsUnspecified() {
+		return a.String()
+	}
+	host, err := os.Hostname()
+	if err != nil {
+		return a.String()
+	}
+	return net.JoinHostPort(host, strconv.Itoa(int(ap.Port())))
+}
