@@ -105,6 +105,9 @@ type Config struct {
 	Fleet FleetView
 	// FleetNode is this node's id in the fleet, named first by GET /admin/fleet.
 	FleetNode string
+	// Console serves the web console on the admin handler: /console/ without a token, /console/api/
+	// with it (console.go); nil: those paths answer 404 NotFound.
+	Console http.Handler
 }
 
 // API serves the public and the admin HTTP interfaces. It is safe for concurrent use.
@@ -127,6 +130,7 @@ type API struct {
 
 	fleet     FleetView // nil without a fleet
 	fleetNode string
+	console   http.Handler // nil without a console
 
 	accountsMu   sync.Mutex // serialises PUT /admin/accounts: persist, then swap
 	accountsFile string
@@ -181,6 +185,7 @@ func New(cfg Config) (*API, error) {
 	a.accounts = newAccounts(cfg.Accounts, m.accounts)
 	a.accountsFile = cfg.AccountsFile
 	a.fleet, a.fleetNode = cfg.Fleet, cfg.FleetNode
+	a.console = cfg.Console
 	if a.dnspod == nil {
 		a.dnspod = a.accounts // the DNSPod door's keys are the accounts' unless Config.DNSPod says otherwise
 	}
@@ -280,6 +285,7 @@ func (a *API) adminMux() *http.ServeMux {
 	if a.gatherer != nil {
 		mux.Handle("/metrics", a.route(epMetrics, false, a.metricsHandler(), http.MethodGet, http.MethodHead))
 	}
+	a.mountConsole(mux)
 	mux.Handle("/healthz", a.route(epHealthz, false, a.handleHealthz, http.MethodGet, http.MethodHead))
 	mux.Handle("/readyz", a.route(epReadyz, false, a.handleReadyz, http.MethodGet, http.MethodHead))
 	mux.Handle("/", a.route(epOther, false, a.handleNotFound))

@@ -1,0 +1,27 @@
+package api
+
+import (
+	"net/http"
+	"testing"
+)
+
+// TestConsoleMount checks that the console's pages are served without a token and its data only
+// with the admin token, through the same check as /admin/*.
+func TestConsoleMount(t *testing.T) {
+	t.Parallel()
+	page := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("console " + r.URL.Path)) })
+	ta := newTestAPI(t, Config{AdminToken: token, Console: page})
+	h := ta.Admin()
+	if w := get(h, "/console/"); w.Code != http.StatusOK || w.Body.String() != "console /console/" {
+		t.Errorf("page without a token: %d %q", w.Code, w.Body)
+	}
+	wantError(t, get(h, "/console/api/overview"), http.StatusUnauthorized, CodeUnauthorized)
+	wantError(t, get(h, "/console/api/overview", bearer("Bearer wrong")), http.StatusUnauthorized, CodeUnauthorized)
+	if w := get(h, "/console/api/overview", bearer("Bearer "+token)); w.Code != http.StatusOK {
+		t.Errorf("data with the token: %d %s", w.Code, w.Body)
+	}
+	wantError(t, do(h, http.MethodPost, "/console/", nil), http.StatusMethodNotAllowed, CodeMethodNotAllowed)
+
+	bare := newTestAPI(t, Config{AdminToken: token})
+	wantError(t, get(bare.Admin(), "/console/"), http.StatusNotFound, CodeNotFound)
+}
