@@ -6,7 +6,7 @@ import (
 )
 
 // Kind is why a query goes upstream. Kinds share one budget in priority order: a client's miss
-// first, then active refresh, passive refresh and prefetch.
+// first, then active refresh, passive refresh, prefetch and, last, accuracy checks (accuracy.go).
 type Kind int
 
 // Kinds of upstream queries, highest priority first.
@@ -15,6 +15,7 @@ const (
 	KindActive
 	KindPassive
 	KindPrefetch
+	KindCheck
 )
 
 func (k Kind) String() string {
@@ -25,6 +26,8 @@ func (k Kind) String() string {
 		return "active"
 	case KindPassive:
 		return "passive"
+	case KindCheck:
+		return "check"
 	default:
 		return "prefetch"
 	}
@@ -32,7 +35,7 @@ func (k Kind) String() string {
 
 // reserve is the share of the budget's burst each kind must leave untouched: background work only
 // spends tokens when plenty are left, so a burst of client misses always finds some.
-var reserve = [...]float64{KindMiss: 0, KindActive: 0.05, KindPassive: 0.15, KindPrefetch: 0.3}
+var reserve = [...]float64{KindMiss: 0, KindActive: 0.05, KindPassive: 0.15, KindPrefetch: 0.3, KindCheck: 0.5}
 
 // budget is a token bucket of upstream queries a second, refilled by the injected clock. A client's
 // miss always goes (it may take the bucket into debt, down to one second's worth, which then holds

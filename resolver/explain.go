@@ -91,7 +91,7 @@ func (r *Resolver) Explain(ctx context.Context, q Query) (Explanation, error) {
 		x.Cached = CachedEntry{Found: true, Result: res, IPs: e.IPs, Rcode: e.Rcode, TTL: e.TTL,
 			Remaining: e.Remaining(r.cfg.Now()), Scope: e.Scope, Parts: e.Parts}
 	}
-	x.Fresh, x.FreshErr = r.askFresh(ctx, &req, x.Key)
+	x.Fresh, x.FreshErr = r.askFresh(ctx, &req, x.Key, KindMiss)
 	return x, nil
 }
 
@@ -116,15 +116,16 @@ func (r *Resolver) explainKey(req *request) (key cache.Key, split, nameWide bool
 }
 
 // askFresh asks upstream for req with its own ECS source, routed as a fetch of key would be, and
-// parses the reply without storing it.
-func (r *Resolver) askFresh(ctx context.Context, req *request, key cache.Key) (FreshAnswer, error) {
+// parses the reply without storing it. An operator's question (Explain) goes as a client's miss
+// does; an accuracy check (accuracy.go) as KindCheck, which never waits for a slot of the pool.
+func (r *Resolver) askFresh(ctx context.Context, req *request, key cache.Key, kind Kind) (FreshAnswer, error) {
 	if !r.begin() {
 		return FreshAnswer{}, ErrUpstreamUnavailable
 	}
 	defer r.wg.Done()
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.RequestTimeout)
 	defer cancel()
-	reply, err := r.exchange(ctx, newQuery(req.name, req.qtype, req.src), req.name+"|"+key.Scope, KindMiss)
+	reply, err := r.exchange(ctx, newQuery(req.name, req.qtype, req.src), req.name+"|"+key.Scope, kind)
 	if err != nil {
 		return FreshAnswer{}, errors.Join(ErrUpstreamUnavailable, err)
 	}

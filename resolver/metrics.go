@@ -56,3 +56,37 @@ func registerTracker(reg prometheus.Registerer, t *recent) {
 		}, func() float64 { return float64(t.evicts.Load()) }),
 	)
 }
+
+// accuracyMetrics are the accuracy checks' series (accuracy.go), every label pair created up front
+// so a rate over them starts at zero rather than missing:
+//
+//	httpdns_accuracy_checks_total{tier,result}        checks by the served key's tier and result
+//	httpdns_accuracy_checks_skipped_total{reason}     sampled requests not checked, by reason
+type accuracyMetrics struct {
+	checks  [len(checkTiers)][len(checkResults)]prometheus.Counter
+	skipped [len(skipReasons)]prometheus.Counter
+}
+
+func newAccuracyMetrics(reg prometheus.Registerer) *accuracyMetrics {
+	checks := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "httpdns_accuracy_checks_total",
+		Help: "Accuracy checks (a sampled answer asked again upstream with the client's own /24 or /56) by the served key's tier and result: match, mismatch (no edge network in common), unknown.",
+	}, []string{"tier", "result"})
+	skipped := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "httpdns_accuracy_checks_skipped_total",
+		Help: "Sampled answers not checked, by reason: rate (over the checks' cap a second), budget (upstream budget too low), busy (upstream pool nearly full), no_ecs (client never sent as ECS).",
+	}, []string{"reason"})
+	m := &accuracyMetrics{}
+	for ti, t := range checkTiers {
+		for ri, res := range checkResults {
+			m.checks[ti][ri] = checks.WithLabelValues(t.String(), res)
+		}
+	}
+	for i, reason := range skipReasons {
+		m.skipped[i] = skipped.WithLabelValues(reason)
+	}
+	if reg != nil {
+		reg.MustRegister(checks, skipped)
+	}
+	return m
+}

@@ -106,6 +106,7 @@ func (r *Resolver) answer(req *request, key cache.Key, e cache.Entry, ttl uint32
 		Scope:     key.Scope,
 		Source:    source,
 	}
+	r.sampleCheck(req, key, &e, source) // accuracy.go: one random draw, unless sampled
 	return a
 }
 

@@ -42,6 +42,9 @@ type SplitSignal struct {
 	Scope  netip.Prefix // the client's prefix at the reply's scope length (may be finer than /24)
 	Answer []netip.Addr
 	Time   time.Time
+	// Check marks a signal from an accuracy check's mismatch (accuracy.go): the client's /24 gets
+	// another answer than its block's, whatever the reply's scope.
+	Check bool
 }
 
 // Config configures a Resolver. Durations are wall-clock; zero values take the defaults given.
@@ -53,6 +56,9 @@ type Config struct {
 	Splits    SplitSink    // optional
 	Demand    DemandSink   // optional: where IPv6 clients' /56s are recorded for the prober
 	L2        L2           // optional: the fleet's shared answer cache (docs/design.md §9.5)
+
+	// Accuracy configures the accuracy checks (accuracy.go); the zero value turns them off.
+	Accuracy AccuracyConfig
 
 	MinTTL          time.Duration // lower clamp of answer TTLs; default 10s
 	MaxTTL          time.Duration // upper clamp; default 1h
@@ -153,7 +159,7 @@ func (c *Config) validate() error {
 	if c.UpstreamTimeout < 0 || c.RequestTimeout < 0 || c.NegativeMaxTTL < 0 || c.ServfailTTL < 0 {
 		errs = append(errs, errors.New("timeouts and TTLs must not be negative"))
 	}
-	errs = append(errs, c.validatePool())
+	errs = append(errs, c.validatePool(), c.Accuracy.validate())
 	return errors.Join(errs...)
 }
 
@@ -170,6 +176,7 @@ type Resolver struct {
 	autoGlobal *autoGlobal  // evidence that names are the same for every client (autoglobal.go)
 	names      *scopeNames  // interned key scopes (scopes.go)
 	landing    *landing     // answers just fetched, until the cache shows them (landing.go)
+	acc        *accuracy    // the accuracy checks (accuracy.go); nil: off
 	sweepMu    sync.Mutex   // one Sweep at a time
 	sweepBuf   []sweepItem  // reused by Sweep
 	closeMu    sync.RWMutex // held for writing by Close, for reading while starting a refresh
@@ -209,6 +216,7 @@ func New(cfg Config) (*Resolver, error) {
 		landing:    newLanding(),
 	}
 	registerTracker(cfg.Registerer, r.recent)
+	r.acc = newAccuracy(cfg.Accuracy, newAccuracyMetrics(cfg.Registerer), cfg.Now)
 	r.loops.Add(1)
 	go func() {
 		defer r.loops.Done()

@@ -83,6 +83,10 @@ func (p *Pool) Close() {
 	})
 }
 
+// Inflight returns how many exchanges are running now and MaxInflight, their cap: the lowest-priority
+// background work (the resolver's accuracy checks) stays away when the pool is nearly full.
+func (p *Pool) Inflight() (running, limit int) { return len(p.slots), cap(p.slots) }
+
 // Healthy returns how many nodes are in the ring (not ejected) and not failing. The last node in
 // the ring is never ejected (with nothing to fail over to, it is still worth asking), but once it
 // fails as an ejected node would it no longer counts, until it answers again: so 0 means no node
