@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/httpdns/httpdns/cache"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -42,8 +41,9 @@ type L2Config struct {
 	TripAfter int
 	// OpenFor is how long an open breaker skips Redis before one request probes it again. Default 5s.
 	OpenFor time.Duration
-	// Registerer receives the L2's metrics; nil: counted only in Stats.
-	Registerer prometheus.Registerer
+	// Metrics are where the L2 counts, made by NewL2Metrics with the registerer they go to; nil: counted only
+	// in Stats.
+	Metrics *L2Metrics
 	// Now is the breaker's clock. Default time.Now.
 	Now func() time.Time
 }
@@ -109,9 +109,9 @@ func NewL2(rdb redis.UniversalClient, cfg L2Config) (*L2, error) {
 		return nil, errors.New("fleet: no redis client")
 	}
 	cfg.setDefaults()
-	m, err := newL2Metrics(cfg.Registerer)
-	if err != nil {
-		return nil, err
+	m := cfg.Metrics
+	if m == nil {
+		m, _ = NewL2Metrics(nil) // nothing to register: cannot fail
 	}
 	c := &L2{rdb: rdb, cfg: cfg, m: m, queue: make(chan l2Write, cfg.Queue)}
 	c.breaker = breaker{tripAfter: int64(cfg.TripAfter), openFor: cfg.OpenFor, now: cfg.Now}

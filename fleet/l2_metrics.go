@@ -30,7 +30,8 @@ var (
 	writeNames = [writeResults]string{"ok", "error", "dropped"}
 )
 
-// L2Metrics are an L2's Prometheus series.
+// L2Metrics are an L2's Prometheus series. A node registers them whether or not it has an L2, so that
+// dashboards see zeros rather than nothing.
 type L2Metrics struct {
 	requests    [readResults]prometheus.Counter
 	writes      [writeResults]prometheus.Counter
@@ -39,7 +40,8 @@ type L2Metrics struct {
 	trips       prometheus.Counter
 }
 
-func newL2Metrics(reg prometheus.Registerer) (*L2Metrics, error) {
+// NewL2Metrics makes the series of an L2 and registers them with reg, unless reg is nil.
+func NewL2Metrics(reg prometheus.Registerer) (*L2Metrics, error) {
 	reqs := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "httpdns_l2_requests_total",
 		Help: "Reads of the shared answer cache by result (hit, miss, error, timeout, skipped while the breaker is open).",

@@ -88,7 +88,11 @@ func TestL2RedisDown(t *testing.T) {
 	srv := redistest.NewServer(t)
 	clk := &fakeNow{t: time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)}
 	reg := prometheus.NewRegistry()
-	l2 := newL2(t, []string{srv.Addr}, fleet.L2Config{TripAfter: 3, OpenFor: 5 * time.Second, Now: clk.Now, Registerer: reg})
+	m, err := fleet.NewL2Metrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l2 := newL2(t, []string{srv.Addr}, fleet.L2Config{TripAfter: 3, OpenFor: 5 * time.Second, Now: clk.Now, Metrics: m})
 	ctx := ctxTimeout(t, 10*time.Second)
 	srv.Stop()
 	for i := range 3 {

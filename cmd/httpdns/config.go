@@ -129,6 +129,12 @@ type FleetConfig struct {
 	// SyncInterval is how often a node re-reads the shared documents even without a notification,
 	// so one it missed is picked up. Default 30s.
 	SyncInterval Duration `yaml:"sync_interval"`
+	// L2Cache turns on the shared answer cache (docs/design.md §9.5): a miss reads the answer another
+	// node fetched from Redis before asking upstream. Default true.
+	L2Cache bool `yaml:"l2_cache"`
+	// L2Timeout bounds one read of the shared answer cache; past it the request goes upstream. Default
+	// 5ms; at most 1s.
+	L2Timeout Duration `yaml:"l2_timeout"`
 }
 
 // Enabled reports whether the section names a Redis: the node is one of a fleet.
@@ -284,7 +290,7 @@ func defaultConfig() *Config {
 		// 1024 keeps over a thousand misses a second going even when every upstream attempt runs
 		// into its 800ms timeout, and stays far below the file-descriptor limit (upstream package).
 		UpstreamMaxInflight: 1024,
-		Fleet:               FleetConfig{KeyPrefix: "httpdns:", SyncInterval: Duration(30 * time.Second)},
+		Fleet:               FleetConfig{KeyPrefix: "httpdns:", SyncInterval: Duration(30 * time.Second), L2Cache: true, L2Timeout: Duration(5 * time.Millisecond)},
 	}
 }
 

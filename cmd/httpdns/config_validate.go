@@ -284,4 +284,7 @@ func (p *problems) fleet(f FleetConfig) {
 		p.add("fleet.key_prefix", "must not be empty")
 	}
 	p.positive("fleet.sync_interval", f.SyncInterval)
+	if f.L2Timeout <= 0 || f.L2Timeout > Duration(time.Second) {
+		p.add("fleet.l2_timeout", "must be in (0, 1s], not %v", f.L2Timeout)
+	}
 }

@@ -115,7 +115,7 @@ func TestReadmeListsEveryMetric(t *testing.T) {
 	defer svc.close()
 	doc := readme(t)
 	listed := map[string]bool{}
-	for _, m := range regexp.MustCompile("(?m)^\\| `(httpdns_[a-z_]+)`").FindAllStringSubmatch(doc, -1) {
+	for _, m := range regexp.MustCompile("(?m)^\\| `(httpdns_[a-z0-9_]+)`").FindAllStringSubmatch(doc, -1) {
 		listed[m[1]] = true
 	}
 	slices.Sort(rec.names)

@@ -73,6 +73,7 @@ type service struct {
 	api      *api.API
 	redis    redis.UniversalClient // nil without a fleet
 	fleet    *fleetNode            // nil without a fleet
+	l2       *fleet.L2             // the shared answer cache; nil without a fleet or with fleet.l2_cache off
 	// heartbeats are the heartbeat metrics, registered with or without a fleet (fleet_nodes.go).
 	heartbeats *fleet.HeartbeatMetrics
 }
@@ -118,6 +119,9 @@ func newService(cfg *Config, logger *slog.Logger, reg prometheus.Registerer, gat
 			return nil, err
 		}
 	}
+	if s.l2, err = openL2(cfg.Fleet, s.redis, reg); err != nil {
+		return nil, err
+	}
 	var splits resolver.SplitSink
 	if cfg.SplitLogMaxBytes > 0 {
 		if s.splits, err = newSplitLog(cfg.SplitLog, int64(cfg.SplitLogMaxBytes), reg, logger); err != nil {
@@ -149,6 +153,7 @@ func newService(cfg *Config, logger *slog.Logger, reg prometheus.Registerer, gat
 		Policy:              wl,
 		Splits:              splits,
 		Demand:              demand,
+		L2:                  s.resolverL2(),
 		MinTTL:              time.Duration(cfg.TTL.Min),
 		MaxTTL:              time.Duration(cfg.TTL.Max),
 		NegativeMaxTTL:      time.Duration(cfg.TTL.NegativeMax),
@@ -211,6 +216,9 @@ func newService(cfg *Config, logger *slog.Logger, reg prometheus.Registerer, gat
 func (s *service) close() {
 	if s.resolver != nil {
 		s.resolver.Close()
+	}
+	if s.l2 != nil {
+		s.l2.Close() // after the resolver, whose last fetches may still write
 	}
 	if s.splits != nil {
 		s.splits.Close()
