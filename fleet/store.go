@@ -151,6 +151,22 @@ func (s *Store) Get(ctx context.Context, kind string) (Document, error) {
 	return decode(kind, vals)
 }
 
+// Version returns the version of kind Redis holds (0: none), even when the document itself is corrupt:
+// the version a Put must name to replace it.
+func (s *Store) Version(ctx context.Context, kind string) (int64, error) {
+	if err := checkKind(kind); err != nil {
+		return 0, err
+	}
+	v, err := s.rdb.HGet(ctx, s.key(kind), "version").Int64()
+	switch {
+	case errors.Is(err, redis.Nil):
+		return 0, nil
+	case err != nil:
+		return 0, fmt.Errorf("reading %s's version from redis: %w", kind, err)
+	}
+	return v, nil
+}
+
 func decode(kind string, vals []any) (Document, error) {
 	str := make([]string, len(vals))
 	for i, v := range vals {

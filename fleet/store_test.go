@@ -310,3 +310,29 @@ func TestPutRestoreRefuseTooLarge(t *testing.T) {
 		t.Errorf("after refused writes Get = %v, want ErrNotFound", err)
 	}
 }
+
+// Version names what Redis holds, a corrupt document's too, so a Put can replace it.
+func TestVersion(t *testing.T) {
+	t.Parallel()
+	addr := redistest.Start(t)
+	s := newStore(t, addr, fleet.Config{})
+	ctx := ctxTimeout(t, 5*time.Second)
+	if v, err := s.Version(ctx, "cidrdb"); v != 0 || err != nil {
+		t.Errorf("Version of nothing = %d, %v; want 0, nil", v, err)
+	}
+	rdb := fleet.NewClient([]string{addr}, "")
+	t.Cleanup(func() { rdb.Close() })
+	if err := rdb.HSet(ctx, "httpdns:doc:cidrdb", "version", 4, "body", "x", "sha256", "wrong").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(ctx, "cidrdb"); !errors.Is(err, fleet.ErrCorrupt) {
+		t.Fatalf("Get of a corrupt document: %v", err)
+	}
+	v, err := s.Version(ctx, "cidrdb")
+	if v != 4 || err != nil {
+		t.Fatalf("Version of a corrupt document = %d, %v; want 4", v, err)
+	}
+	if d, err := s.Put(ctx, "cidrdb", []byte("good"), "t", v); err != nil || d.Version != 5 {
+		t.Errorf("Put over it: %+v, %v", d, err)
+	}
+}

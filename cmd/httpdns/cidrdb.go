@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net/netip"
@@ -15,7 +17,8 @@ import (
 const cidrdbUsage = `Usage: httpdns cidrdb build -config FILE -out FILE [-bits4 24] [-bits6 56] [-ipv6 geo|units|off]
        httpdns cidrdb inspect [-top 20] FILE [ADDR...]
        httpdns cidrdb diff [-json] OLD NEW
-       httpdns cidrdb help [build|inspect|diff]
+       httpdns cidrdb publish FILE -config FILE
+       httpdns cidrdb help [build|inspect|diff|publish]
 
 Builds, inspects and compares CIDRDB files: the adaptive subnet library whose blocks "httpdns
 serve" caches subnet-tier answers by (config key cidrdb) and "httpdns probe" learns.
@@ -27,6 +30,7 @@ serve" caches subnet-tier answers by (config key cidrdb) and "httpdns probe" lea
            prefix length, and the block of each ADDR.
   diff     prints how NEW's blocks relate to OLD's: unchanged, moved, merged, split, reshaped,
            added, removed, with examples.
+  publish  rolls a CIDRDB out to every node of the config's fleet (Redis), live, no restart.
 
 CIDRDB schema
 
@@ -58,7 +62,7 @@ func runCIDRDB(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if fs.NArg() == 0 {
-		return usageErrorf(fs, "no subcommand: want build, inspect or diff")
+		return usageErrorf(fs, "no subcommand: want build, inspect, diff or publish")
 	}
 	sub, rest := fs.Arg(0), fs.Args()[1:]
 	switch sub {
@@ -68,6 +72,8 @@ func runCIDRDB(args []string, stdout, stderr io.Writer) error {
 		return runCIDRDBInspect(rest, stdout, stderr)
 	case "diff":
 		return runCIDRDBDiff(rest, stdout, stderr)
+	case "publish":
+		return runCIDRDBPublish(rest, stdout, stderr)
 	case "help":
 		if len(rest) > 0 {
 			return runCIDRDB([]string{rest[0], "-h"}, stdout, stderr)
@@ -75,7 +81,56 @@ func runCIDRDB(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprint(stdout, cidrdbUsage)
 		return nil
 	}
-	return usageErrorf(fs, "unknown subcommand %q: want build, inspect or diff", sub)
+	return usageErrorf(fs, "unknown subcommand %q: want build, inspect, diff or publish", sub)
+}
+
+const cidrdbPublishUsage = `Usage: httpdns cidrdb publish FILE -config FILE
+
+Rolls the CIDRDB FILE out to the fleet named by the config's fleet section: checks FILE exactly as
+"httpdns serve" loads it (with the config's geoip.city and geoip.isp), then puts it into Redis as
+the next version of the shared document "cidrdb", written by cli@HOST, and prints that version.
+Every node checks it again, writes it over its own cidrdb file atomically and swaps it in live; a
+node that finds it bad keeps the one it serves (httpdns_fleet_syncs_total{kind="cidrdb",
+result="rejected"} and an error line in its log). A file over 64 MiB is refused. A publish goes
+on top of whatever version Redis holds, a refused one too; if another publish gets in between,
+it fails and changes nothing. "httpdns probe -publish" does the same with the CIDRDB it learnt.
+`
+
+// runCIDRDBPublish publishes a CIDRDB file to the fleet.
+func runCIDRDBPublish(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("cidrdb publish", cidrdbPublishUsage, stderr)
+	cfgPath := fs.String("config", "", "YAML config `file` with a fleet section and the geo databases; required")
+	files, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	switch {
+	case *cfgPath == "":
+		return usageErrorf(fs, "-config is required")
+	case len(files) != 1:
+		return usageErrorf(fs, "want one FILE to publish, got %d", len(files))
+	}
+	cfg, err := LoadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	return publishCIDRDB(context.Background(), cfg, files[0], stdout)
+}
+
+// parseInterspersed parses args into fs letting flags and arguments come in any order ("FILE
+// -config C" as well as "-config C FILE"), and returns the arguments.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var out []string
+	for {
+		if err := parseFlags(fs, args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return out, nil
+		}
+		out = append(out, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
 }
 
 const cidrdbBuildUsage = `Usage: httpdns cidrdb build -config FILE -out FILE [-bits4 24] [-bits6 56] [-ipv6 geo|units|off]

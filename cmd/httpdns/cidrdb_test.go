@@ -244,7 +244,7 @@ func TestCIDRDBUsageErrors(t *testing.T) {
 		args []string
 		want string // on stderr
 	}{
-		{nil, "no subcommand: want build, inspect or diff"},
+		{nil, "no subcommand: want build, inspect, diff or publish"},
 		{[]string{"frob"}, `unknown subcommand "frob"`},
 		{[]string{"-x"}, "flag provided but not defined: -x"},
 		{[]string{"build"}, "-config and -out are required"},

@@ -84,7 +84,17 @@ func handWriteDoc(t *testing.T, rdb redis.UniversalClient, kind string, version 
 // sync_interval 1h: only notifications, (re)subscriptions and conflicts make a node sync.
 func startFleet(t *testing.T, n int, addrs []string, extra string, files map[string][]byte) (*cdnsim.World, []*testService) {
 	t.Helper()
-	w, servers := startWorld(t, 1)
+	w, err := cdnsim.NewWorld(cdnsim.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return startFleetIn(t, w, n, addrs, extra, files)
+}
+
+// startFleetIn is startFleet in the world w, with one upstream of its own.
+func startFleetIn(t *testing.T, w *cdnsim.World, n int, addrs []string, extra string, files map[string][]byte) (*cdnsim.World, []*testService) {
+	t.Helper()
+	servers := []*cdnsim.Server{cdnsim.StartTest(t, w)}
 	extra = fmt.Sprintf("fleet: {redis: [%s], sync_interval: 1h}\n%s", quoteList(addrs), extra)
 	var nodes []*testService
 	for range n {
@@ -329,4 +339,26 @@ func TestServeFleetStartsWithRedisDown(t *testing.T) {
 	if _, got := adminText(t, s.admin+"/admin/domains"); got != saved {
 		t.Errorf("after a refused upload serves %q, want %q", got, saved)
 	}
+}
+
+// On a 3-master Redis Cluster the nodes share documents the same: a whitelist upload on A and an
+// accounts upload on B reach the other node, and a CIDRDB published by the CLI reaches all three.
+func TestServeFleetCluster(t *testing.T) {
+	t.Parallel()
+	addrs := redistest.StartCluster(t)
+	f := startCIDRDBFleet(t, addrs)
+	a, b := f.nodes[0], f.nodes[1]
+	const wl = "*.cdn-b.test subnet\nimg.cdn-a.test global\n"
+	if code, body := put(t, a.admin+"/admin/domains", "secret", wl); code != 200 {
+		t.Fatalf("whitelist upload on A: %d %v", code, body)
+	}
+	waitWhitelist(t, b, wl, time.Second)
+	if code, body := put(t, b.admin+"/admin/accounts", "secret", `{"accounts":[{"id":"300000"}]}`); code != 200 {
+		t.Fatalf("accounts upload on B: %d %v", code, body)
+	}
+	waitUntil(t, time.Second, "A lacks account 300000", func() bool { return fmt.Sprint(accountIDs(t, a)) == "[300000]" })
+	if out, err := publishFile(t, f.coarse, filepath.Join(a.dir, "httpdns.yaml")); err != nil {
+		t.Fatalf("publish to the cluster: %v\n%s", err, out)
+	}
+	f.waitScopes(t, f.alloc.Bits(), time.Second)
 }

@@ -16,7 +16,7 @@ import (
 const probeUsage = `Usage: httpdns probe -config FILE -domains FILE -out NEW.mmdb [-in OLD.mmdb]
                      [-observations FILE.jsonl] [-signals FILE,...] [-rate QPS] [-concurrency N]
                      [-report FILE.json] [-new-round] [-no-probe] [-hysteresis on|off|auto]
-                     [-demand FILE,...] [-sample6 N] [-max-queries N]
+                     [-demand FILE,...] [-sample6 N] [-max-queries N] [-publish]
 
 Learns the adaptive subnet library (CIDRDB): asks the config's upstreams for every probe domain
 (-domains: one name a line, # comments) with ECS for every /24 (IPv6: /56) of the starting
@@ -38,6 +38,10 @@ demand_log.1 from the config, unless -demand says otherwise) and -sample6 more s
 probed, and learnt blocks hold only /56s whose answers were seen. -max-queries is a hard budget:
 once spent the probe stops cleanly and the library is learnt from what was answered. The report
 gives queries, time and blocks per address family.
+
+-publish rolls NEW.mmdb out to the config's fleet once it is written, as "httpdns cidrdb
+publish NEW.mmdb -config FILE" does (checked as serve loads it, put into Redis as the next version
+of the shared CIDRDB, that version printed after the report).
 
 A progress bar with rate and ETA is drawn on a terminal (stderr); otherwise a progress line
 is written every few seconds.
@@ -62,6 +66,7 @@ func runProbe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	sample6 := fs.Int("sample6", prober.DefaultSample6, "`/56s` probed in every IPv6 network wider than /52 besides the demand ones (0: none)")
 	maxQueries := fs.Int("max-queries", 0, "hard budget of probe `queries`, retries included (0: none)")
 	contiguous := fs.Bool("contiguous", false, "keep every block one run of adjacent addresses: runs apart that answer alike stay separate blocks")
+	publish := fs.Bool("publish", false, "publish -out to the config's fleet once written (as \"httpdns cidrdb publish\")")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -80,6 +85,9 @@ func runProbe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	cfg, err := LoadConfig(*cfgPath)
 	if err != nil {
 		return err
+	}
+	if *publish && !cfg.Fleet.Enabled() {
+		return usageErrorf(fs, "-publish needs a config with a fleet section (fleet.redis)")
 	}
 	names, err := readDomains(*domains)
 	if err != nil {
@@ -117,7 +125,10 @@ func runProbe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	return rep.WriteText(stdout)
+	if err := rep.WriteText(stdout); err != nil || !*publish {
+		return err
+	}
+	return publishCIDRDB(ctx, cfg, *out, stdout)
 }
 
 func readDomains(path string) ([]string, error) {

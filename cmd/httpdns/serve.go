@@ -209,6 +209,9 @@ func newService(cfg *Config, logger *slog.Logger, reg prometheus.Registerer, gat
 		if err := s.fleet.shareAccounts(s.api, cfg.AccountsFile); err != nil {
 			return nil, err
 		}
+		if err := s.fleet.shareCIDRDB(s.db, cfg.CIDRDB); err != nil {
+			return nil, err
+		}
 	}
 	return s, nil
 }

@@ -1,0 +1,237 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/httpdns/httpdns/cidrdb"
+	"github.com/httpdns/httpdns/fleet"
+	"github.com/httpdns/httpdns/internal/cdnsim"
+	"github.com/httpdns/httpdns/internal/redistest"
+)
+
+// cidrdbFleet is three serve nodes on one Redis whose CIDRDB cuts one IPv4 allocation of the world
+// into /24 blocks (as reloadWorld's does), and the files of that CIDRDB (fine) and of one that makes
+// the allocation one block (coarse).
+type cidrdbFleet struct {
+	world        *cdnsim.World
+	nodes        []*testService
+	alloc        netip.Prefix
+	fine, coarse string
+}
+
+func startCIDRDBFleet(t *testing.T, addrs []string) *cidrdbFleet {
+	t.Helper()
+	w, err := cdnsim.NewWorld(cdnsim.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &cidrdbFleet{world: w}
+	var region cdnsim.Region
+	for _, r := range w.Regions() {
+		if p := r.Prefixes[0]; p.Addr().Is4() && !f.alloc.IsValid() {
+			f.alloc, region = p, r
+		}
+	}
+	rec := func(p netip.Prefix, id uint32) cidrdb.Record {
+		return cidrdb.Record{Network: p, BlockID: id, Country: region.Country, City: region.City, ISP: region.ISP, ASN: region.ASN}
+	}
+	var fine []cidrdb.Record
+	for i, a := 0, f.alloc.Addr(); f.alloc.Contains(a); i++ {
+		fine = append(fine, rec(netip.PrefixFrom(a, 24), uint32(i+1)))
+		for range 256 {
+			a = a.Next()
+		}
+	}
+	dir := t.TempDir()
+	f.fine, f.coarse = filepath.Join(dir, "fine.mmdb"), filepath.Join(dir, "coarse.mmdb")
+	if err := cidrdb.WriteFile(f.fine, fine); err != nil {
+		t.Fatal(err)
+	}
+	if err := cidrdb.WriteFile(f.coarse, []cidrdb.Record{rec(f.alloc, 1)}); err != nil {
+		t.Fatal(err)
+	}
+	fineBytes, err := os.ReadFile(f.fine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, f.nodes = startFleetIn(t, w, 3, addrs, "cidrdb: cidrdb.mmdb\ncidrdb_watch: 0s\n",
+		map[string][]byte{"cidrdb.mmdb": fineBytes, "domains.txt": []byte("*.cdn-b.test subnet\n")})
+	return f
+}
+
+// waitScopes waits until every node keys a client of the allocation by want's prefix length.
+func (f *cidrdbFleet) waitScopes(t *testing.T, bits int, within time.Duration) {
+	t.Helper()
+	client := f.world.ClientIn(f.alloc, 1000)
+	want := netip.PrefixFrom(client, bits).Masked().String()
+	for _, n := range f.nodes {
+		waitUntil(t, within, "node "+n.public+" does not key "+client.String()+" by "+want, func() bool {
+			return scopeOf(t, n, client) == want
+		})
+	}
+}
+
+// publishFile runs `httpdns cidrdb publish FILE -config CFG` and returns its output.
+func publishFile(t *testing.T, file, cfg string) (string, error) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	err := run(context.Background(), []string{"cidrdb", "publish", file, "-config", cfg}, &stdout, &stderr)
+	return stdout.String() + stderr.String(), err
+}
+
+// `cidrdb publish` on three nodes: the CIDRDB reaches all three within 1 s and changes what a client
+// is keyed by; a bad file is refused before Redis; a bad CIDRDB written into Redis by hand is refused
+// by every node, which keep theirs, and the next publish replaces it; Redis restarted empty gets the
+// last version back.
+func TestServeFleetCIDRDB(t *testing.T) {
+	t.Parallel()
+	srv := redistest.NewServer(t)
+	f := startCIDRDBFleet(t, []string{srv.Addr})
+	cfg := filepath.Join(f.nodes[0].dir, "httpdns.yaml")
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	t.Cleanup(func() { rdb.Close() })
+	store, err := fleet.New(rdb, fleet.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.waitScopes(t, 24, time.Second)
+
+	start := time.Now()
+	out, err := publishFile(t, f.coarse, cfg)
+	if err != nil || !regexp.MustCompile(`cidrdb version 1: 1 blocks, \d+ bytes, sha256 [0-9a-f]{64}, by cli@`).MatchString(out) {
+		t.Fatalf("publish: %v\n%s", err, out)
+	}
+	f.waitScopes(t, f.alloc.Bits(), time.Second-time.Since(start))
+	t.Logf("the CIDRDB published reached three nodes in %v", time.Since(start).Round(time.Millisecond))
+	coarse, _ := os.ReadFile(f.coarse)
+	for _, n := range f.nodes {
+		if got, _ := os.ReadFile(filepath.Join(n.dir, "cidrdb.mmdb")); !bytes.Equal(got, coarse) {
+			t.Errorf("node %s: cidrdb.mmdb is not the published file", n.admin)
+		}
+		if st, err := os.ReadFile(filepath.Join(n.dir, "cidrdb.mmdb.fleet")); err != nil || !strings.Contains(string(st), `"version":1`) {
+			t.Errorf("node %s: state file %s, %v", n.admin, st, err)
+		}
+	}
+
+	// A file that is no CIDRDB never reaches Redis.
+	bad := filepath.Join(t.TempDir(), "bad.mmdb")
+	if err := os.WriteFile(bad, []byte("not an mmdb"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := publishFile(t, bad, cfg); err == nil {
+		t.Errorf("publishing a bad file succeeded:\n%s", out)
+	}
+	// One over 64 MiB neither (sparse: nothing is read).
+	big := filepath.Join(t.TempDir(), "big.mmdb")
+	if err := os.WriteFile(big, nil, 0o644); err != nil || os.Truncate(big, fleet.MaxBodyBytes+1) != nil {
+		t.Fatal("making a big file")
+	}
+	if out, err := publishFile(t, big, cfg); err == nil || !strings.Contains(err.Error(), "64 MiB") {
+		t.Errorf("publishing a file over 64 MiB: %v\n%s", err, out)
+	}
+	if v, err := store.Version(t.Context(), cidrdbKind); v != 1 || err != nil {
+		t.Errorf("after refused publishes Redis holds version %d, %v; want 1", v, err)
+	}
+
+	// A bad CIDRDB put into Redis by hand, announced: every node refuses it and keeps serving version 1.
+	handWriteDoc(t, rdb, cidrdbKind, 2, []byte("not an mmdb either"), true)
+	for _, n := range f.nodes {
+		waitUntil(t, 2*time.Second, "node "+n.admin+" does not count the bad CIDRDB as rejected", func() bool {
+			return metricLine(t, n, `httpdns_fleet_syncs_total{kind="cidrdb",result="rejected"} 1`)
+		})
+		if !metricLine(t, n, `httpdns_fleet_version{kind="cidrdb"} 1`) {
+			t.Errorf("node %s does not report cidrdb version 1 after refusing version 2", n.admin)
+		}
+	}
+	f.waitScopes(t, f.alloc.Bits(), 0)
+
+	// The next publish goes on top of the bad version.
+	if out, err := publishFile(t, f.fine, cfg); err != nil || !strings.Contains(out, "cidrdb version 3") {
+		t.Fatalf("publish over the bad version: %v\n%s", err, out)
+	}
+	f.waitScopes(t, 24, time.Second)
+
+	// Redis back empty: the nodes put version 3 back.
+	if err := srv.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	doc := waitRedis(t, store, cidrdbKind, 3, 15*time.Second)
+	if fine, _ := os.ReadFile(f.fine); !bytes.Equal(doc.Body, fine) {
+		t.Errorf("restored CIDRDB is not version 3's file")
+	}
+}
+
+// `probe -publish` publishes the CIDRDB it learnt, the same way; without a fleet it is a usage error.
+func TestProbePublish(t *testing.T) {
+	t.Parallel()
+	srv := redistest.NewServer(t)
+	w, servers := startWorld(t, 1)
+	dir := t.TempDir()
+	cfg := writeTestConfig(t, w, dir, addrsOf(servers), "fleet: {redis: ["+quoteList([]string{srv.Addr})+"]}\n")
+	domains := filepath.Join(dir, "probe-domains.txt")
+	if err := os.WriteFile(domains, []byte("img.cdn-a.test\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "learnt.mmdb")
+	var stdout, stderr bytes.Buffer
+	args := []string{"probe", "-config", cfg, "-domains", domains, "-out", out, "-rate", "-1", "-publish"}
+	if err := run(context.Background(), args, &stdout, &stderr); err != nil {
+		t.Fatalf("probe -publish: %v\n%s", err, stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "published "+out+" to the fleet as cidrdb version 1") {
+		t.Errorf("probe -publish output lacks the version:\n%s", stdout.String())
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	t.Cleanup(func() { rdb.Close() })
+	store, err := fleet.New(rdb, fleet.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := store.Get(t.Context(), cidrdbKind)
+	learnt, _ := os.ReadFile(out)
+	if err != nil || !bytes.Equal(doc.Body, learnt) || !strings.HasPrefix(doc.Who, "cli@") {
+		t.Errorf("Redis holds %d bytes by %q, %v; want the learnt file", len(doc.Body), doc.Who, err)
+	}
+
+	plain := writeTestConfig(t, w, t.TempDir(), addrsOf(servers), "")
+	args = []string{"probe", "-config", plain, "-domains", domains, "-out", out, "-publish"}
+	if err := run(context.Background(), args, &stdout, &stderr); err == nil {
+		t.Error("probe -publish without a fleet section succeeded")
+	}
+}
+
+// `cidrdb publish` wants one FILE and -config, in either order, and a config with a fleet section.
+func TestCIDRDBPublishUsage(t *testing.T) {
+	t.Parallel()
+	w, err := cdnsim.NewWorld(cdnsim.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := writeTestConfig(t, w, t.TempDir(), []string{"127.0.0.1:53"}, "")
+	for _, args := range [][]string{
+		{"cidrdb", "publish", "-config", cfg},
+		{"cidrdb", "publish", "x.mmdb"},
+		{"cidrdb", "publish", "x.mmdb", "y.mmdb", "-config", cfg},
+	} {
+		var stdout, stderr bytes.Buffer
+		if err := run(context.Background(), args, &stdout, &stderr); !errors.Is(err, errUsage) {
+			t.Errorf("%q: %v, want a usage error", args, err)
+		}
+	}
+	var stdout, stderr bytes.Buffer
+	err = run(context.Background(), []string{"cidrdb", "publish", "-config", cfg, "x.mmdb"}, &stdout, &stderr)
+	if err == nil || !strings.Contains(err.Error(), "no fleet section") {
+		t.Errorf("publish with a config without a fleet: %v", err)
+	}
+}
