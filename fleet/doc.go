@@ -27,6 +27,6 @@
 // pipeline, never SCANning the masters of a cluster; a node is alive while its heartbeat has not expired.
 //
 // Each document is one key, so the scripts touch one slot and work the same on a Redis Cluster. Besides package cache
-// (for the L2's keys) this package imports no other package of the project; serve uses it for the whitelist
-// (cmd/httpdns/fleet.go).
+// (for the L2's keys) this package imports no other package of the project; serve shares the whitelist,
+// the accounts and the CIDRDB through it (cmd/httpdns/fleet*.go).
 package fleet

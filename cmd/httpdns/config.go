@@ -110,8 +110,8 @@ type Config struct {
 	// exists at start it holds the latest upload and is used instead of accounts. Default
 	// "accounts.json" beside the config file.
 	AccountsFile string `yaml:"accounts_file"`
-	// Fleet shares the whitelist with the other nodes through Redis (docs/design.md §9.4). Its redis
-	// list empty (the default): this node stands alone.
+	// Fleet shares the whitelist, the accounts and the CIDRDB with the other nodes through Redis
+	// (docs/design.md §9.4). Its redis list empty (the default): this node stands alone.
 	Fleet FleetConfig `yaml:"fleet"`
 }
 
