@@ -52,6 +52,7 @@ func (s *service) runHeartbeat(ctx context.Context, public, admin net.Addr, logg
 		AdminListen: advertised(admin),
 		Interval:    heartbeatInterval(s.fleet.interval),
 		Docs:        s.fleet.Status,
+		L2:          s.l2Stats(), // fleet_l2.go; nil with fleet.l2_cache off
 		Metrics:     s.heartbeats,
 		Logger:      logger,
 	}

@@ -28,6 +28,11 @@ type fleetNodesAnswer struct {
 			Version  int64     `json:"version"`
 			LastSync time.Time `json:"last_sync"`
 		} `json:"docs"`
+		L2 *struct {
+			Hits     uint64  `json:"hits"`
+			Misses   uint64  `json:"misses"`
+			HitRatio float64 `json:"hit_ratio"`
+		} `json:"l2"`
 		OutOfSync bool `json:"out_of_sync"`
 	} `json:"nodes"`
 }
@@ -103,10 +108,29 @@ func TestFleetNodesEndToEnd(t *testing.T) {
 			t.Errorf("%s listens on %s and %s, its heartbeat says %s and %s", a.Nodes[i].ID, s.public, s.admin,
 				a.Nodes[i].Listen, a.Nodes[i].AdminListen)
 		}
+		if a.Nodes[i].L2 == nil {
+			t.Errorf("%s's heartbeat has no L2 counts; fleet.l2_cache is on by default", a.Nodes[i].ID)
+		}
 		if a.Nodes[i].AgeSeconds > 3 {
 			t.Errorf("%s's heartbeat is %vs old with 1s heartbeats", a.Nodes[i].ID, a.Nodes[i].AgeSeconds)
 		}
 	}
+
+	// n2's miss for what n1 fetched is an L2 hit, and its next heartbeat says so.
+	url := "/d?host=img.cdn-a.test&ip=" + w.ClientIn(w.Subnets()[3], 7).String()
+	if code, body := get(t, n1.public+url); code != http.StatusOK {
+		t.Fatalf("/d on n1: %d %v", code, body)
+	}
+	waitUntil(t, 5*time.Second, "n1 wrote nothing to the shared cache", func() bool {
+		return metricValue(t, n1, `httpdns_l2_writes_total{result="ok"}`) >= 1
+	})
+	if code, body := get(t, n2.public+url); code != http.StatusOK {
+		t.Fatalf("/d on n2: %d %v", code, body)
+	}
+	waitUntil(t, 5*time.Second, "n2's L2 hit is not in /admin/fleet", func() bool {
+		a = fleetNodes(t, n1)
+		return len(a.Nodes) == 2 && a.Nodes[1].L2 != nil && a.Nodes[1].L2.Hits == 1 && a.Nodes[1].L2.HitRatio == 1
+	})
 
 	if code, body := put(t, n1.admin+"/admin/domains", "secret", "img.cdn-a.test subnet\n"); code != http.StatusOK {
 		t.Fatalf("upload on n1: %d %v", code, body)
