@@ -113,6 +113,19 @@ type Config struct {
 	// Fleet shares the whitelist, the accounts and the CIDRDB with the other nodes through Redis
 	// (docs/design.md §9.4). Its redis list empty (the default): this node stands alone.
 	Fleet FleetConfig `yaml:"fleet"`
+	// Console tunes the web console at /console/ on admin_listen (package console).
+	Console ConsoleConfig `yaml:"console"`
+}
+
+// ConsoleConfig is the `console` section: the overview's sampling and the files the CIDRDB page reads.
+type ConsoleConfig struct {
+	// SampleInterval is how often the overview samples the metrics registry. Default 10s.
+	SampleInterval Duration `yaml:"sample_interval"`
+	// Samples is how many samples the overview keeps. Default 360 (an hour at 10s).
+	Samples int `yaml:"samples"`
+	// ProbeReport is the JSON report of the last `httpdns probe -report FILE` the CIDRDB page shows.
+	// Default "": probe-report.json beside the cidrdb file.
+	ProbeReport string `yaml:"probe_report"`
 }
 
 // FleetConfig is the `fleet` section: the Redis the nodes of a fleet agree through.
@@ -371,6 +384,7 @@ func (c *Config) normalize(dir string) {
 	c.CIDRDB = resolvePath(dir, c.CIDRDB)
 	c.TLS.Cert = resolvePath(dir, c.TLS.Cert)
 	c.TLS.Key = resolvePath(dir, c.TLS.Key)
+	c.Console.ProbeReport = resolvePath(dir, c.Console.ProbeReport)
 	if c.Domains == "" {
 		c.Domains = "domains.txt"
 	}

@@ -87,6 +87,10 @@ func (c *Config) validate() problems {
 	p.serviceIPs(c.ServiceIPs)
 	p.limits(c.Limits)
 	p.fleet(c.Fleet)
+	p.positive("console.sample_interval", c.Console.SampleInterval)
+	if c.Console.Samples < 2 {
+		p.add("console.samples", "must be at least 2, not %d", c.Console.Samples)
+	}
 	if !isLogLevel(c.LogLevel) {
 		p.add("log_level", "%q is not debug|info|warn|error", c.LogLevel)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/httpdns/httpdns/api"
 	"github.com/httpdns/httpdns/cache"
 	"github.com/httpdns/httpdns/cidrdb"
+	"github.com/httpdns/httpdns/console"
 	"github.com/httpdns/httpdns/fleet"
 	"github.com/httpdns/httpdns/resolver"
 	"github.com/prometheus/client_golang/prometheus"
@@ -71,6 +72,7 @@ type service struct {
 	cache    *cache.Cache
 	resolver *resolver.Resolver
 	api      *api.API
+	console  *console.Console
 	redis    redis.UniversalClient // nil without a fleet
 	fleet    *fleetNode            // nil without a fleet
 	l2       *fleet.L2             // the shared answer cache; nil without a fleet or with fleet.l2_cache off
@@ -177,6 +179,9 @@ func newService(cfg *Config, logger *slog.Logger, reg prometheus.Registerer, gat
 	if err != nil {
 		return nil, err
 	}
+	if s.console, err = newConsole(cfg, s, gatherer, logger); err != nil {
+		return nil, fmt.Errorf("console: %w", err)
+	}
 	s.api, err = api.New(api.Config{
 		Resolver:         s.resolver,
 		Whitelist:        adminWL,
@@ -196,6 +201,7 @@ func newService(cfg *Config, logger *slog.Logger, reg prometheus.Registerer, gat
 		Timeout:          time.Duration(cfg.Timeouts.Request),
 		Registerer:       reg,
 		Gatherer:         gatherer,
+		Console:          s.console.Handler(),
 		ReadyChecks: []api.ReadyCheck{
 			{Name: "databases", Check: databasesReady(s.db, cfg.CIDRDB != "")},
 			{Name: "upstreams", Check: s.resolver.Ready},
@@ -273,7 +279,9 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, ready listenin
 		IdleTimeout:       time.Duration(cfg.Timeouts.Idle),
 		Logger:            logger,
 	}
-	servers := []*http.Server{api.NewServer(svc.api.Public(), limits), api.NewServer(svc.api.Admin(), limits)}
+	// The console's history sees every accepted upload of the admin API, the console's or curl's.
+	admin := svc.console.Record(svc.api.Admin())
+	servers := []*http.Server{api.NewServer(svc.api.Public(), limits), api.NewServer(admin, limits)}
 	errc := make(chan error, 3)
 	for i, ln := range []net.Listener{pubLn, admLn} {
 		ln, srv := api.LimitListener(ln, cfg.MaxConns), servers[i]
@@ -291,6 +299,9 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, ready listenin
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 	wctx, stopWatch := context.WithCancel(ctx)
+	sampled := make(chan struct{})
+	go func() { defer close(sampled); svc.console.Run(wctx) }()
+	defer func() { stopWatch(); <-sampled }()
 	watched := make(chan struct{})
 	go func() {
 		defer close(watched)
