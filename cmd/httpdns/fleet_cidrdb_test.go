@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -37,6 +38,21 @@ func startCIDRDBFleet(t *testing.T, addrs []string) *cidrdbFleet {
 		t.Fatal(err)
 	}
 	f := &cidrdbFleet{world: w}
+	startCIDRDBFiles(t, f)
+	fineBytes, err := os.ReadFile(f.fine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, f.nodes = startFleetIn(t, w, 3, addrs, "cidrdb: cidrdb.mmdb\ncidrdb_watch: 0s\n",
+		map[string][]byte{"cidrdb.mmdb": fineBytes, "domains.txt": []byte("*.cdn-b.test subnet\n")})
+	return f
+}
+
+// startCIDRDBFiles picks f's allocation in f.world and writes the fine and the coarse CIDRDB into a
+// temporary directory, which it returns.
+func startCIDRDBFiles(t *testing.T, f *cidrdbFleet) string {
+	t.Helper()
+	w := f.world
 	var region cdnsim.Region
 	for _, r := range w.Regions() {
 		if p := r.Prefixes[0]; p.Addr().Is4() && !f.alloc.IsValid() {
@@ -61,13 +77,7 @@ func startCIDRDBFleet(t *testing.T, addrs []string) *cidrdbFleet {
 	if err := cidrdb.WriteFile(f.coarse, []cidrdb.Record{rec(f.alloc, 1)}); err != nil {
 		t.Fatal(err)
 	}
-	fineBytes, err := os.ReadFile(f.fine)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, f.nodes = startFleetIn(t, w, 3, addrs, "cidrdb: cidrdb.mmdb\ncidrdb_watch: 0s\n",
-		map[string][]byte{"cidrdb.mmdb": fineBytes, "domains.txt": []byte("*.cdn-b.test subnet\n")})
-	return f
+	return dir
 }
 
 // waitScopes waits until every node keys a client of the allocation by want's prefix length.
@@ -234,4 +244,95 @@ func TestCIDRDBPublishUsage(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "no fleet section") {
 		t.Errorf("publish with a config without a fleet: %v", err)
 	}
+}
+
+// writeState writes a kind's local copy and its state file naming version, as a node that applied that
+// version of the fleet's leaves them.
+func writeState(t *testing.T, dir, name string, body []byte, version int64) {
+	t.Helper()
+	st := fmt.Sprintf(`{"version":%d,"sha256":%q,"who":"earlier","when":"2026-12-01T00:00:00Z"}`, version, fleet.Sum(body))
+	if err := os.WriteFile(filepath.Join(dir, name), body, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+".fleet"), []byte(st), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Two nodes start with Redis down, each with local copies of a different version of each document: they
+// serve their own, and an accounts upload gets 503. Redis comes up empty: for every kind the higher
+// version of the two is restored into it, whichever node holds it, and the other node takes it.
+func TestServeFleetRestoreHighestWins(t *testing.T) {
+	t.Parallel()
+	srv := redistest.NewServer(t)
+	srv.Stop()
+	f := &cidrdbFleet{}
+	w, err := cdnsim.NewWorld(cdnsim.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.world = w
+	tmp := startCIDRDBFiles(t, f)
+	fine, _ := os.ReadFile(f.fine)
+	coarse, _ := os.ReadFile(f.coarse)
+	upstream := cdnsim.StartTest(t, w)
+	extra := fmt.Sprintf("fleet: {redis: [%q], sync_interval: 1h}\ncidrdb: cidrdb.mmdb\ncidrdb_watch: 0s\n", srv.Addr)
+	const wlA, wlB = "*.cdn-b.test subnet\n", "*.cdn-b.test subnet\nimg.cdn-a.test global\n"
+	accA := []byte(`{"accounts":[{"id":"a1"}]}`)
+	var nodes []*testService
+	for i, v := range []struct {
+		wl       string
+		wlV      int64
+		acc      []byte
+		accV     int64
+		db       []byte
+		dbV      int64
+		accounts string
+	}{
+		{wlA, 5, accA, 2, coarse, 3, "[a1]"},
+		{wlB, 7, nil, 0, fine, 2, "[]"},
+	} {
+		dir := filepath.Join(tmp, fmt.Sprint(i))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		writeState(t, dir, "domains.txt", []byte(v.wl), v.wlV)
+		writeState(t, dir, "cidrdb.mmdb", v.db, v.dbV)
+		if v.acc != nil {
+			writeState(t, dir, "accounts.json", v.acc, v.accV)
+		}
+		n := startService(t, w, writeTestConfig(t, w, dir, []string{upstream.Addr()}, extra))
+		if _, got := adminText(t, n.admin+"/admin/domains"); got != v.wl {
+			t.Errorf("node %d with Redis down serves whitelist %q, want its own %q", i, got, v.wl)
+		}
+		if ids := fmt.Sprint(accountIDs(t, n)); ids != v.accounts {
+			t.Errorf("node %d with Redis down serves accounts %s, want %s", i, ids, v.accounts)
+		}
+		nodes = append(nodes, n)
+	}
+	f.nodes = nodes[:1]
+	f.waitScopes(t, f.alloc.Bits(), 0)
+	f.nodes = nodes[1:]
+	f.waitScopes(t, 24, 0)
+	if code, body := put(t, nodes[1].admin+"/admin/accounts", "secret", `{"accounts":[{"id":"b1"}]}`); code != 503 || body["code"] != "FleetUnavailable" {
+		t.Errorf("accounts upload with Redis down: %d %v, want 503 FleetUnavailable", code, body)
+	}
+
+	if err := srv.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	t.Cleanup(func() { rdb.Close() })
+	store, err := fleet.New(rdb, fleet.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitRedis(t, store, whitelistKind, 7, 15*time.Second)
+	waitRedis(t, store, accountsKind, 2, 15*time.Second)
+	waitRedis(t, store, cidrdbKind, 3, 15*time.Second)
+	// The restore is announced: each node takes the versions it lacked.
+	waitWhitelist(t, nodes[0], wlB, 2*time.Second)
+	waitUntil(t, 2*time.Second, "node 1 lacks account a1", func() bool { return fmt.Sprint(accountIDs(t, nodes[1])) == "[a1]" })
+	f.nodes = nodes
+	f.waitScopes(t, f.alloc.Bits(), 2*time.Second)
 }
