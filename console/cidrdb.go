@@ -158,8 +158,35 @@ func (c *Console) handleCIDRDBLookup(w http.ResponseWriter, r *http.Request) {
 	}{addr.String(), locationOf(loc)})
 }
 
-// busiest returns the n /8s holding the most IPv4 networks, most first.
+// busiest returns the areas the map zooms to: the narrowest prefix (at most a /16) holding every
+// IPv4 network of the /8 with the most of them, when narrower than that /8, then the n /8s holding
+// the most IPv4 networks, most first.
 func busiest(recs []cidrdb.Record, n int) []string {
+	out := slash8s(recs, n)
+	if len(out) == 0 {
+		return out
+	}
+	top := netip.MustParsePrefix(out[0])
+	lo, hi := uint32(1<<32-1), uint32(0)
+	for _, r := range recs {
+		if p, ok := ipv4(r.Network); ok && top.Contains(p.Addr()) {
+			lo = min(lo, u32(p.Addr()))
+			hi = max(hi, u32(p.Addr())|(1<<(32-p.Bits())-1))
+		}
+	}
+	bits := 8
+	for bits < 16 && lo>>(31-bits) == hi>>(31-bits) {
+		bits++
+	}
+	if bits > 8 {
+		span := netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(lo >> 24), byte(lo >> 16), byte(lo >> 8), byte(lo)}), bits).Masked()
+		out = append([]string{span.String()}, out...)
+	}
+	return out
+}
+
+// slash8s returns the n /8s holding the most IPv4 networks, most first.
+func slash8s(recs []cidrdb.Record, n int) []string {
 	var counts [256]int
 	for _, r := range recs {
 		if p, ok := ipv4(r.Network); ok {

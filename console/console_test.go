@@ -223,7 +223,7 @@ func TestCIDRDBEndpoints(t *testing.T) {
 	tc.do(t, http.MethodGet, "/console/api/cidrdb", "", &got)
 	if !got.Configured || got.Summary == nil || got.Summary.Blocks != 3 || len(got.CityISP) != 2 ||
 		got.CityISP[0].City != "Shenzhen" || got.CityISP[0].Blocks != 2 || got.Diff != nil ||
-		len(got.Busiest) != 2 || got.Busiest[0] != "20.0.0.0/8" || !strings.Contains(string(got.ProbeReport), `"blocks_after":2`) {
+		len(got.Busiest) != 3 || got.Busiest[0] != "20.0.0.0/16" || got.Busiest[1] != "20.0.0.0/8" || !strings.Contains(string(got.ProbeReport), `"blocks_after":2`) {
 		t.Errorf("cidrdb %+v", got)
 	}
 	// A reload swaps in a CIDRDB where blocks 7 and 8 merged: the page shows the diff.

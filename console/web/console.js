@@ -115,7 +115,7 @@ function pct(v) { return v === null || v === undefined ? "–" : (v * 100).toFix
 
 // drawChart draws series [{label, values}] (nulls are gaps) on a canvas with a y axis from 0 and a
 // legend; fixedMax pins the axis (ratios use 1).
-function drawChart(canvas, series, unit, fixedMax) {
+function drawChart(canvas, series, unit, fixedMax, empty) {
   const dpr = window.devicePixelRatio || 1;
   const w = canvas.clientWidth || canvas.width, h = canvas.clientHeight || canvas.height;
   canvas.width = Math.round(w * dpr); canvas.height = Math.round(h * dpr);
@@ -138,7 +138,7 @@ function drawChart(canvas, series, unit, fixedMax) {
     const v = max * (1 - i / 4);
     g.fillText(fixedMax === 1 ? Math.round(v * 100) + "%" : fmt(v, v < 10 ? 2 : 0) + (i === 0 ? " " + unit : ""), 2, y + 4);
   }
-  if (n === 0) { g.fillText("waiting for the first samples…", left + 8, h / 2); return; }
+  if (n === 0) { g.fillText(empty || "waiting for the first samples…", left + 8, h / 2); return; }
   const x = (i) => left + (w - left - right) * (n === 1 ? 1 : i / (n - 1));
   const y = (v) => top + (h - top - bottom) * (1 - v / max);
   let lx = left;
@@ -195,7 +195,7 @@ async function loadOverview() {
 
   const acc = ss.map((s) => s.accuracy);
   if (!last || !last.accuracy) {
-    drawChart($("chart-acc"), [], "", 1);
+    drawChart($("chart-acc"), [], "", 1, "no checks yet: the accuracy series does not exist");
     $("cur-acc").textContent = "no checks yet";
   } else {
     drawChart($("chart-acc"), [{ label: "mismatch", values: acc.map((a) => (a ? a.mismatch_ratio : null)) }], "", null);
@@ -252,7 +252,7 @@ async function lookup(ev) {
 
 function fillHistory(tbody, list) {
   clear(tbody);
-  if (!list || list.length === 0) { const tr = tbody.insertRow(); cell(tr, "no uploads since this node started"); return; }
+  if (!list || list.length === 0) { const tr = tbody.insertRow(); cell(tr, "no uploads since this node started").colSpan = 5; return; }
   for (const v of list) {
     const tr = tbody.insertRow();
     cell(tr, "v" + v.version); cell(tr, new Date(v.when).toISOString().replace(".000", "")); cell(tr, v.who);
@@ -399,7 +399,7 @@ async function loadCIDRDB() {
       ["Networks", String(s.networks || 0)]]);
     const zoom = $("db-zoom");
     while (zoom.options.length > 1) zoom.remove(1);
-    for (const p of d.busiest || []) zoom.add(new Option(p + " (a pixel is a /24)", p));
+    for (const p of d.busiest || []) zoom.add(new Option(p + " (a pixel is a /" + (Number(p.split("/")[1]) + 16) + ")", p));
     if ((d.busiest || []).length) zoom.value = d.busiest[0];
   }
   const tb = $("db-pairs"); clear(tb);
