@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/httpdns/httpdns/api"
 	"github.com/httpdns/httpdns/fleet"
 	"github.com/httpdns/httpdns/internal/redistest"
 )
@@ -123,5 +125,43 @@ func TestFleetDocStatus(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(m.version.WithLabelValues(accountsKind)); got != 3 {
 		t.Errorf("httpdns_fleet_version{kind=accounts} = %v, want 3", got)
+	}
+}
+
+// Five nodes that all hold version 0 upload at once: exactly one upload is accepted, the other four get
+// a VersionConflictError naming version 1, and none of them changes its document.
+func TestFleetDocConcurrentPublishOneWins(t *testing.T) {
+	t.Parallel()
+	srv := redistest.NewServer(t)
+	docs := make([]*fleetDoc, 5)
+	kinds := make([]*memKind, 5)
+	for i := range docs {
+		_, docs[i], kinds[i], _, _ = newTestFleetNode(t, srv.Addr)
+	}
+	errs := make([]error, len(docs))
+	var wg sync.WaitGroup
+	for i, d := range docs {
+		wg.Go(func() { _, errs[i] = d.publish([]byte(fmt.Sprintf("upload %d", i)), fmt.Sprint("node-", i)) })
+	}
+	wg.Wait()
+	won := 0
+	for i, err := range errs {
+		var vce *api.VersionConflictError
+		switch {
+		case err == nil:
+			won++
+			if string(kinds[i].body) != fmt.Sprintf("upload %d", i) {
+				t.Errorf("the winner holds %q", kinds[i].body)
+			}
+		case errors.As(err, &vce) && vce.Current == 1 && vce.Kind == accountsKind:
+			if kinds[i].body != nil {
+				t.Errorf("node %d lost but holds %q", i, kinds[i].body)
+			}
+		default:
+			t.Errorf("node %d: %v, want nil or a conflict naming version 1", i, err)
+		}
+	}
+	if won != 1 {
+		t.Errorf("%d uploads accepted, want exactly 1", won)
 	}
 }
