@@ -254,7 +254,8 @@ func (cfg Config) check() ([]netip.Prefix, []error) {
 func (a *API) Public() http.Handler { return a.public }
 
 // Admin returns the handler of the operators' interface: GET|PUT /admin/domains,
-// POST /admin/cidrdb/reload, GET /admin/fleet, GET /metrics, GET /healthz, GET /readyz.
+// POST /admin/cidrdb/reload, GET /admin/fleet, GET /admin/accuracy, GET /metrics, GET /healthz,
+// GET /readyz.
 func (a *API) Admin() http.Handler { return a.admin }
 
 func (a *API) publicMux() *http.ServeMux {
@@ -279,6 +280,7 @@ func (a *API) adminMux() *http.ServeMux {
 	}
 	mux.Handle("/admin/accounts", a.route(epAdminAccounts, true, a.handleAccounts, http.MethodGet, http.MethodHead, http.MethodPut))
 	mux.Handle("/admin/fleet", a.route(epAdminFleet, true, a.handleFleet, http.MethodGet, http.MethodHead))
+	mux.Handle("/admin/accuracy", a.route(epAdminAccuracy, true, a.handleAccuracy, http.MethodGet, http.MethodHead))
 	if a.cidrdb != nil {
 		mux.Handle("/admin/cidrdb/reload", a.route(epAdminCIDRDB, true, a.handleCIDRDBReload, http.MethodPost))
 	}

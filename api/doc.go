@@ -79,6 +79,9 @@
 //	GET  /admin/fleet      200 JSON: this node's id, Redis's version of each shared document, and every
 //	                       node alive by its heartbeat (admin_fleet.go); 404 NotFound without a fleet,
 //	                       503 FleetUnavailable when Redis cannot be reached
+//	GET  /admin/accuracy   200 JSON: the accuracy checks by tier and result, the mismatch ratio per
+//	                       tier, the skipped checks by reason and the latest mismatches, newest
+//	                       first (admin_accuracy.go)
 //	GET  /metrics          Prometheus exposition of Config.Gatherer (404 when nil)
 //	GET  /healthz          200 {"status":"ok"}
 //	GET  /readyz           200 {"status":"ok"} or 503 NotReady

@@ -47,7 +47,9 @@ type Observation struct {
 	Node string `json:"node"`
 	// Time is when the answer was received.
 	Time time.Time `json:"time"`
-	// Round identifies the probe run (its start time, RFC 3339), or "split".
+	// Round identifies the probe run (its start time, RFC 3339), or "split"; a
+	// split signal from a resolver's accuracy check (a /24 whose answer is not
+	// its block's) says "check". A split observation's round is not used.
 	Round string `json:"round"`
 	// Source is SourceProbe or SourceSplit.
 	Source string `json:"source"`

@@ -80,6 +80,8 @@ type Config struct {
 	UpstreamMaxInflight int `yaml:"upstream_max_inflight"`
 	// Refresh tunes active refresh and sibling prefetch.
 	Refresh RefreshConfig `yaml:"refresh"`
+	// Accuracy is the shadow sample that measures misrouted answers in production (docs/design.md §7.6).
+	Accuracy AccuracyConfig `yaml:"accuracy"`
 	// TrustedProxies are the CIDRs or addresses whose X-Forwarded-For header is believed.
 	// Default none: the client is always the connection's address.
 	TrustedProxies []string `yaml:"trusted_proxies"`
@@ -202,6 +204,19 @@ type RefreshConfig struct {
 	TrackKeys int `yaml:"track_keys"`
 }
 
+// AccuracyConfig is the `accuracy` section: a sample of answered requests is asked upstream again in
+// the background with the client's own /24 (IPv6 /56) as ECS, bypassing the cache, at the lowest
+// priority of the upstream budget, and compared with what was served (README, Accuracy checks).
+type AccuracyConfig struct {
+	// Sample is 1 in how many answered requests is checked. 0 disables the checks. Default 1000.
+	Sample int `yaml:"sample"`
+	// MaxPerSecond caps the checks started a second; sampled requests over it are skipped (and
+	// counted). Default 20.
+	MaxPerSecond float64 `yaml:"max_per_second"`
+	// LogSize is how many of the latest mismatches GET /admin/accuracy shows, 1..100000. Default 256.
+	LogSize int `yaml:"log_size"`
+}
+
 // TimeoutsConfig bounds the time spent on requests, on client connections and on shutdown. The
 // connection timeouts (ReadHeader, Read, Write, Idle) apply to both listeners.
 type TimeoutsConfig struct {
@@ -287,6 +302,7 @@ func defaultConfig() *Config {
 		BatchLimit: 10,
 		MaxConns:   10000,
 		Refresh:    RefreshConfig{PrefetchSiblings: 4, ActiveMinAsks: 2, TrackKeys: 100_000},
+		Accuracy:   AccuracyConfig{Sample: 1000, MaxPerSecond: 20, LogSize: 256},
 		Timeouts: TimeoutsConfig{
 			Request:     Duration(3 * time.Second),
 			Upstream:    Duration(800 * time.Millisecond),

@@ -16,6 +16,19 @@ const (
 	maxBatchLimit = 100     // batch_limit: one /resolve must stay a cheap request
 )
 
+// accuracy checks the accuracy section.
+func (p *problems) accuracy(a AccuracyConfig) {
+	if a.Sample < 0 {
+		p.add("accuracy.sample", "%d: must not be negative (0 disables the checks)", a.Sample)
+	}
+	if !(a.MaxPerSecond > 0) || math.IsInf(a.MaxPerSecond, 0) {
+		p.add("accuracy.max_per_second", "%v: must be a positive number", a.MaxPerSecond)
+	}
+	if a.LogSize < 1 || a.LogSize > 100_000 {
+		p.add("accuracy.log_size", "%d is not in 1..100000", a.LogSize)
+	}
+}
+
 // problems gathers every problem validate finds, so the operator sees them all at once.
 type problems []*FieldError
 
@@ -48,6 +61,7 @@ func (c *Config) validate() problems {
 	if c.Refresh.TrackKeys < 1 {
 		p.add("refresh.track_keys", "must be at least 1")
 	}
+	p.accuracy(c.Accuracy)
 	if c.SplitLogMaxBytes < 0 {
 		p.add("split_log_max_bytes", "must not be negative")
 	}

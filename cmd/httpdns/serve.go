@@ -167,6 +167,8 @@ func newService(cfg *Config, logger *slog.Logger, reg prometheus.Registerer, gat
 		PrefetchSiblings:    prefetchSiblings(cfg.Refresh.PrefetchSiblings),
 		ActiveMinAsks:       cfg.Refresh.ActiveMinAsks,
 		TrackKeys:           cfg.Refresh.TrackKeys,
+		Accuracy: resolver.AccuracyConfig{Sample: cfg.Accuracy.Sample, MaxPerSecond: cfg.Accuracy.MaxPerSecond,
+			LogSize: cfg.Accuracy.LogSize},
 		HedgeMin:            hedgeMin(cfg.Timeouts.Hedge),
 		HealthCheckInterval: time.Duration(cfg.Timeouts.HealthCheck),
 		Registerer:          reg,

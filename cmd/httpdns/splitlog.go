@@ -34,10 +34,19 @@ func (l *splitLog) RecordSplit(sig resolver.SplitSignal) {
 }
 
 // observationOf turns a split signal into the prober's observation: the /24 (/56) we asked with,
-// the answer, and the narrower scope the CDN gave it.
+// the answer, and the narrower scope the CDN gave it. A signal from an accuracy check's mismatch
+// (the block's answer is not this /24's) says so in its round, "check": readers that only know
+// "split" read it as one, since a split observation's round is not used.
 func observationOf(sig resolver.SplitSignal) prober.Observation {
+	round := prober.SourceSplit
+	if sig.Check {
+		round = checkRound
+	}
 	return prober.Observation{
 		Subnet: sig.Source, Domain: sig.Name, Qtype: sig.Qtype, Answers: sig.Answer,
-		Scope: sig.Scope.Bits(), Time: sig.Time, Round: prober.SourceSplit, Source: prober.SourceSplit,
+		Scope: sig.Scope.Bits(), Time: sig.Time, Round: round, Source: prober.SourceSplit,
 	}
 }
+
+// checkRound is the round of the split log's lines that come from accuracy checks.
+const checkRound = "check"
