@@ -1,5 +1,5 @@
 // Package console is the operators' web console, served at /console/ on the admin listener
-// (docs/design.md §11): plain HTML, CSS and JavaScript embedded in the binary, no framework, no
+// (docs/design.md §10.4): plain HTML, CSS and JavaScript embedded in the binary, no framework, no
 // CDN, no build step.
 //
 // The pages hold no data and are served without a token; they ask for the admin token, keep it in

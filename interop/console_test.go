@@ -143,7 +143,7 @@ func nonBlank(sel, background string) string {
 // serve on the simulated world: sign in, run a lookup, upload a whitelist with a bad line (the
 // error shows beside the line) and a good one (the lookup shows the new tier), see the CIDRDB map
 // and the overview's charts with real numbers. Screenshots go to a temporary directory and, with
-// HTTPDNS_SCREENSHOTS=DIR, to DIR too (docs/console-*.png come from there).
+// HTTPDNS_SCREENSHOTS=DIR, the overview's and the lookup's to DIR too (docs/console-*.png come from there).
 func TestConsoleInChromium(t *testing.T) {
 	chrome := findChromium(t)
 	public, admin := startDemoConsole(t)
@@ -188,13 +188,18 @@ func TestConsoleInChromium(t *testing.T) {
 	poll := func(expr string) chromedp.Action[chromedp.Void] {
 		return chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingTimeout(30*time.Second))
 	}
-	screenshot := func(name string) {
+	// screenshot saves the page as name in the temporary directory and, when shared, in
+	// HTTPDNS_SCREENSHOTS too (the README's two).
+	screenshot := func(name string, shared bool) {
 		t.Helper()
 		buf, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
 		if err != nil {
 			t.Fatalf("screenshot %s: %v", name, err)
 		}
-		for _, d := range shots {
+		for i, d := range shots {
+			if i > 0 && !shared {
+				break
+			}
 			if err := os.WriteFile(filepath.Join(d, name), buf, 0o644); err != nil {
 				t.Fatal(err)
 			}
@@ -234,7 +239,7 @@ func TestConsoleInChromium(t *testing.T) {
 	if fresh := text("#lk-fresh"); !strings.Contains(fresh, "IPs") || !strings.Contains(fresh, "ECS scope") {
 		t.Errorf("lookup: fresh answer %q", fresh)
 	}
-	screenshot("console-lookup.png")
+	screenshot("console-lookup.png", true)
 	lookup("20.0.16.217", "www.shop.test")
 	if tier := text("#lk-tier"); !strings.HasPrefix(tier, "cityisp") {
 		t.Errorf("www.shop.test before the upload: tier %q, want cityisp (the demo's default)", tier)
@@ -259,7 +264,7 @@ func TestConsoleInChromium(t *testing.T) {
 	if msg := text("#wl-msg"); !strings.Contains(msg, "refused") {
 		t.Errorf("after the bad upload: %q", msg)
 	}
-	screenshot("console-whitelist.png")
+	screenshot("console-whitelist.png", false)
 	do("good upload",
 		chromedp.SetValue(chromedp.CSS("#wl-text"), current+"www.shop.test subnet active\n"),
 		chromedp.Click(chromedp.CSS("#wl-upload")),
@@ -280,7 +285,7 @@ func TestConsoleInChromium(t *testing.T) {
 		poll(`(() => { const i = document.getElementById("db-map"); return i.complete && i.naturalWidth === 256 && i.src.startsWith("blob:"); })()`),
 	)
 	mapPixels := count("map pixels", nonBlank("#db-map", "[0xf4, 0xf4, 0xf4]"))
-	screenshot("console-cidrdb.png")
+	screenshot("console-cidrdb.png", false)
 	if mapPixels == 0 {
 		t.Error("the CIDRDB map has no painted pixel")
 	}
@@ -301,5 +306,5 @@ func TestConsoleInChromium(t *testing.T) {
 		t.Error("the requests chart is blank")
 	}
 	t.Logf("overview: %s; %s; %s; accuracy %s; %d map pixels", text("#cur-rps"), text("#cur-hit"), text("#cur-lat"), text("#cur-acc"), mapPixels)
-	screenshot("console-overview.png")
+	screenshot("console-overview.png", true)
 }
