@@ -212,10 +212,39 @@ async function loadOverview() {
     cell(tr, n.healthy ? "in the ring" : "ejected", n.healthy ? "health-up" : "health-down");
     cell(tr, fmt(n.qps)); cell(tr, fmt(n.errors_per_s)); cell(tr, fmt(n.latency_ewma_ms, 2) + " ms");
   }
+  loadAccuracy();
   const eb = $("errors-body"); clear(eb);
   const codes = last ? Object.keys(last.errors).sort() : [];
   if (codes.length === 0) { const tr = eb.insertRow(); cell(tr, "none"); cell(tr, "0"); }
   for (const c of codes) { const tr = eb.insertRow(); cell(tr, c); cell(tr, fmt(last.errors[c], 2)); }
+}
+
+// loadAccuracy shows GET /admin/accuracy (the checks by tier and the latest mismatches) when the
+// node makes accuracy checks; the card stays hidden otherwise.
+async function loadAccuracy() {
+  let r;
+  try { r = await apiJSON("/admin/accuracy"); } catch (e) { return; }
+  const card = $("acc-card");
+  if (!r.ok || !r.body || !r.body.enabled) { card.hidden = true; return; }
+  card.hidden = false;
+  const a = r.body;
+  const tiers = Object.keys(a.checks || {}).sort().map((t) => {
+    const c = a.checks[t] || {};
+    const judged = (c.match || 0) + (c.mismatch || 0);
+    return t + ": " + (judged ? fmt(10000 * (c.mismatch || 0) / judged, 1) + " per 10,000 of " + judged : "no checks yet");
+  });
+  const skipped = Object.entries(a.skipped || {}).filter(([, v]) => v > 0).map(([k, v]) => k + " " + v);
+  setMsg($("acc-sum"), "1 in " + a.sample + " answers re-asked upstream with the client's own ECS. " + tiers.join(" · ") +
+    (skipped.length ? ". Skipped: " + skipped.join(", ") : ""));
+  const tb = $("acc-body"); clear(tb);
+  const list = a.mismatches || [];
+  if (list.length === 0) { cell(tb.insertRow(), "no mismatch so far").colSpan = 6; return; }
+  for (const m of list.slice(0, 10)) {
+    const tr = tb.insertRow();
+    cell(tr, new Date(m.time).toISOString().slice(11, 19)); cell(tr, m.name + (m.qtype === 28 ? " AAAA" : ""));
+    cell(tr, m.client); cell(tr, m.tier + " " + (m.key || "(name-wide)"));
+    cell(tr, (m.served || []).join(", ")); cell(tr, (m.fresh || []).join(", "));
+  }
 }
 
 // ---- lookup ----
