@@ -83,10 +83,11 @@ func TestServeFleetAccounts(t *testing.T) {
 		t.Errorf("the shared document holds a node's env secret: %s", doc.Body)
 	}
 	for _, n := range nodes {
-		st, err := os.ReadFile(filepath.Join(n.dir, "accounts.json.fleet"))
-		if err != nil || !strings.Contains(string(st), `"version":1`) {
-			t.Errorf("node %s: state file %s, %v", n.admin, st, err)
-		}
+		// The state file is written just after the accounts are swapped in.
+		waitUntil(t, time.Second, "node "+n.admin+" has no state file naming version 1", func() bool {
+			st, err := os.ReadFile(filepath.Join(n.dir, "accounts.json.fleet"))
+			return err == nil && strings.Contains(string(st), `"version":1`)
+		})
 		if got, _ := os.ReadFile(filepath.Join(n.dir, "accounts.json")); string(got) != string(doc.Body) {
 			t.Errorf("node %s: accounts.json %q, want the fleet's document", n.admin, got)
 		}

@@ -30,11 +30,24 @@ func (f *fleetCIDRDB) validate(body []byte) error {
 	return checkCIDRDBBytes(body, filepath.Dir(f.path))
 }
 
+// apply writes body over the cidrdb file and reloads. If the reload fails (the new CIDRDB passed, so
+// the geo databases on disk have gone bad since they were loaded) the old file is put back, so the file
+// stays the one that serves.
 func (f *fleetCIDRDB) apply(body []byte) error {
+	old, err := os.ReadFile(f.path)
+	if err != nil {
+		return fmt.Errorf("reading cidrdb %s: %w", f.path, err)
+	}
 	if err := atomicfile.Write(f.path, body, 0o644); err != nil {
 		return fmt.Errorf("saving cidrdb %s: %w", f.path, err)
 	}
-	return f.live.Reload()
+	if err := f.live.Reload(); err != nil {
+		if werr := atomicfile.Write(f.path, old, 0o644); werr != nil {
+			return errors.Join(err, fmt.Errorf("putting the serving cidrdb %s back: %w", f.path, werr))
+		}
+		return err
+	}
+	return nil
 }
 
 func (f *fleetCIDRDB) local() ([]byte, error) { return os.ReadFile(f.path) }

@@ -129,9 +129,11 @@ func TestServeFleetCIDRDB(t *testing.T) {
 		if got, _ := os.ReadFile(filepath.Join(n.dir, "cidrdb.mmdb")); !bytes.Equal(got, coarse) {
 			t.Errorf("node %s: cidrdb.mmdb is not the published file", n.admin)
 		}
-		if st, err := os.ReadFile(filepath.Join(n.dir, "cidrdb.mmdb.fleet")); err != nil || !strings.Contains(string(st), `"version":1`) {
-			t.Errorf("node %s: state file %s, %v", n.admin, st, err)
-		}
+		// The state file is written just after the swap.
+		waitUntil(t, time.Second, "node "+n.admin+" has no state file naming version 1", func() bool {
+			st, err := os.ReadFile(filepath.Join(n.dir, "cidrdb.mmdb.fleet"))
+			return err == nil && strings.Contains(string(st), `"version":1`)
+		})
 	}
 
 	// A file that is no CIDRDB never reaches Redis.
@@ -335,4 +337,47 @@ func TestServeFleetRestoreHighestWins(t *testing.T) {
 	waitUntil(t, 2*time.Second, "node 1 lacks account a1", func() bool { return fmt.Sprint(accountIDs(t, nodes[1])) == "[a1]" })
 	f.nodes = nodes
 	f.waitScopes(t, f.alloc.Bits(), 2*time.Second)
+}
+
+// A CIDRDB that passes its checks but cannot be loaded with the geo databases now on disk (one went bad
+// since start) is not swapped in, and the node's cidrdb file is put back to the one that serves.
+func TestFleetCIDRDBApplyKeepsServingFile(t *testing.T) {
+	t.Parallel()
+	w, err := cdnsim.NewWorld(cdnsim.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &cidrdbFleet{world: w}
+	dir := startCIDRDBFiles(t, f)
+	city, isp, err := w.WriteGeoDBs(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	live, err := cidrdb.NewLive(cidrdb.Config{CityPath: city, ISPPath: isp, CIDRDBPath: f.fine}, cidrdb.LiveOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { live.Close() })
+	kind := &fleetCIDRDB{live: live, path: f.fine}
+	fine, _ := os.ReadFile(f.fine)
+	coarse, _ := os.ReadFile(f.coarse)
+	blocks := live.Current().Blocks()
+	if err := kind.validate(coarse); err != nil {
+		t.Fatalf("the coarse CIDRDB does not validate: %v", err)
+	}
+	if err := kind.validate([]byte("not an mmdb")); err == nil {
+		t.Fatal("garbage validates")
+	}
+	if err := os.WriteFile(city, []byte("broken"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := kind.apply(coarse); err == nil {
+		t.Fatal("apply with a broken city database succeeded")
+	}
+	if got, _ := os.ReadFile(f.fine); !bytes.Equal(got, fine) {
+		t.Error("the cidrdb file is not the serving one after a failed apply")
+	}
+	if got := live.Current().Blocks(); got != blocks {
+		t.Errorf("serving %d blocks after a failed apply, want the old %d", got, blocks)
+	}
 }

@@ -176,11 +176,12 @@ func TestServeFleetWhitelist(t *testing.T) {
 	}
 	// The conflict made B catch up; nothing it uploaded got in.
 	waitWhitelist(t, b, v2, 2*time.Second)
-	st, err := os.ReadFile(filepath.Join(b.dir, "domains.txt.fleet"))
-	var state fleetState
-	if err != nil || json.Unmarshal(st, &state) != nil || state.Version != 2 {
-		t.Errorf("B's state file: %s, %v: want version 2", st, err)
-	}
+	// The state file is written just after the whitelist is swapped in.
+	waitUntil(t, time.Second, "B's state file does not name version 2", func() bool {
+		st, err := os.ReadFile(filepath.Join(b.dir, "domains.txt.fleet"))
+		var state fleetState
+		return err == nil && json.Unmarshal(st, &state) == nil && state.Version == 2
+	})
 	if got, _ := os.ReadFile(filepath.Join(b.dir, "domains.txt")); string(got) != v2 {
 		t.Errorf("B's domains.txt = %q, want %q", got, v2)
 	}
