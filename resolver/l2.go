@@ -244,6 +244,12 @@ func (r *Resolver) fromL2(ctx context.Context, req *request, key cache.Key, part
 	return f, true
 }
 
+// sharedAnswer reports whether key's answer here was taken from the fleet's shared cache and not
+// fetched since: the node that fetched it refreshes it (docs/design.md §9.5).
+func (r *Resolver) sharedAnswer(key cache.Key) bool {
+	return r.cfg.L2 != nil && r.recent.shared(key)
+}
+
 // readL2 reads and decodes the value under key.
 func (r *Resolver) readL2(ctx context.Context, key cache.Key) (fetched, bool, error) {
 	v, ok := r.cfg.L2.Get(ctx, key)
@@ -291,9 +297,9 @@ func (r *Resolver) storeL2(req *request, key cache.Key, f fetched) fetched {
 		f.entry = e
 	}
 	r.cache.Set(f.key, f.entry)
-	r.noteFetched(f.key, KindMiss)
+	r.countUnused(r.recent.adopted(f.key))
 	if f.key != key {
-		r.noteFetched(key, KindMiss)
+		r.countUnused(r.recent.adopted(key))
 	}
 	return f
 }

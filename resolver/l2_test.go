@@ -90,9 +90,10 @@ func TestL2SharesAnswersBetweenNodes(t *testing.T) {
 	}
 }
 
-// TestL2WritesRefreshesNotReads: a background refresh never reads the shared cache (it would read back the
-// answer it is refreshing) but writes what it fetched, so the other nodes get the new answer.
-func TestL2WritesRefreshesNotReads(t *testing.T) {
+// TestL2RefreshOwnedByFetcher: an answer taken from the shared cache is refreshed by the node that fetched it,
+// never by the nodes that took it; a refresh goes upstream (it never reads the shared cache) and writes what
+// it fetched, and a node whose shared answer expired reads the refreshed one instead of asking upstream.
+func TestL2RefreshOwnedByFetcher(t *testing.T) {
 	t.Parallel()
 	addr := redistest.Start(t)
 	l2a, l2b := newL2(t, addr, fleet.L2Config{}), newL2(t, addr, fleet.L2Config{})
@@ -104,26 +105,34 @@ func TestL2WritesRefreshesNotReads(t *testing.T) {
 	if got := resolve(t, b, host, TypeA, client); got.Source != "l2" {
 		t.Fatalf("node B: %+v, want the shared answer", got)
 	}
-	// In the last tenth of the TTL a hit on B refreshes in the background: upstream, not from L2.
+	// In the last tenth of the TTL a hit refreshes in the background, on the node that fetched the answer only.
 	a.clock.Advance(time.Duration(first.TTL-2) * time.Second)
 	before := a.queries(host)
 	if got := resolve(t, b, host, TypeA, client); got.Source != "hit" {
 		t.Fatalf("node B near expiry: %+v, want a hit", got)
 	}
 	b.settle()
-	if n := a.queries(host); n != before+1 {
-		t.Fatalf("node B's refresh: %d upstream queries, want %d", n, before+1)
+	if n := a.queries(host); n != before {
+		t.Fatalf("node B refreshed an answer it took from the shared cache: %d upstream queries, want %d", n, before)
 	}
-	flush(t, l2b)
-	// A's entry expires, past the refresh grace too (within it A would serve it stale and refresh itself);
-	// its miss finds B's refreshed answer, with B's fetch time.
-	a.clock.Advance(40 * time.Second)
-	got := resolve(t, a, host, TypeA, client)
-	if got.Source != "l2" || got.TTL != first.TTL-40 {
-		t.Fatalf("node A after expiry: %+v, want B's refreshed answer with %d s left", got, first.TTL-40)
+	if got := resolve(t, a, host, TypeA, client); got.Source != "hit" {
+		t.Fatalf("node A near expiry: %+v, want a hit", got)
 	}
+	a.settle()
 	if n := a.queries(host); n != before+1 {
-		t.Errorf("node A asked upstream: %d queries, want %d", n, before+1)
+		t.Fatalf("node A's refresh: %d upstream queries, want %d", n, before+1)
+	}
+	flush(t, l2a)
+	// B's copy expires (within the refresh grace, where B would serve its own answers stale and refresh
+	// them): B's next request reads A's refreshed answer, with A's fetch time, and asks nobody upstream.
+	a.clock.Advance(5 * time.Second)
+	got := resolve(t, b, host, TypeA, client)
+	if got.Source != "l2" || got.TTL != first.TTL-5 {
+		t.Fatalf("node B after expiry: %+v, want A's refreshed answer with %d s left", got, first.TTL-5)
+	}
+	b.settle()
+	if n := a.queries(host); n != before+1 {
+		t.Errorf("node B asked upstream: %d queries, want %d", n, before+1)
 	}
 }
 

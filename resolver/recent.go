@@ -47,6 +47,7 @@ type recentKey struct {
 	refreshAt  float64   // share of the TTL at which active refresh fires, 0.8–0.9, fixed per key
 	prefetched time.Time // last refreshed as a sibling
 	by         Kind      // why the key was last fetched
+	shared     bool      // the answer came from the fleet's shared cache: the node that fetched it refreshes it
 }
 
 func newRecent(max int) *recent {
@@ -130,8 +131,31 @@ func (t *recent) fetched(key cache.Key, kind Kind) (unused Kind, wasted bool) {
 		return 0, false
 	}
 	unused, wasted = it.by, it.unusedRefresh()
-	it.asks, it.used, it.by = 0, 0, kind
+	it.asks, it.used, it.by, it.shared = 0, 0, kind, false
 	return unused, wasted
+}
+
+// adopted records that key was filled from the fleet's shared cache (l2.go), for a client's miss:
+// like fetched, and marked shared until this node fetches it itself.
+func (t *recent) adopted(key cache.Key) (unused Kind, wasted bool) {
+	unused, wasted = t.fetched(key, KindMiss)
+	s := t.shard(key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if it, ok := s.items[key]; ok {
+		it.shared = true
+	}
+	return unused, wasted
+}
+
+// shared reports whether key's answer came from the fleet's shared cache (adopted) and was not
+// fetched here since.
+func (t *recent) shared(key cache.Key) bool {
+	s := t.shard(key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	it, ok := s.items[key]
+	return ok && it.shared
 }
 
 // get returns a copy of the tracked key, if any.
@@ -167,6 +191,7 @@ type sweepItem struct {
 	asks      int
 	refreshAt float64
 	active    bool
+	shared    bool
 }
 
 // snapshot lists the table for a sweep, so refreshes are started without holding the lock.
@@ -177,7 +202,7 @@ func (t *recent) snapshot(buf []sweepItem) []sweepItem {
 		s.mu.Lock()
 		for k, it := range s.items {
 			buf = append(buf, sweepItem{key: k, asked: it.asked, asks: it.asks, refreshAt: it.refreshAt,
-				active: it.req.rule.Refresh == RefreshActive})
+				active: it.req.rule.Refresh == RefreshActive, shared: it.shared})
 		}
 		s.mu.Unlock()
 	}

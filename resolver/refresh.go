@@ -76,7 +76,9 @@ func (r *Resolver) Sweep() {
 			r.countUnused(r.recent.drop(it.key, it.asked))
 			continue
 		}
-		if !it.active || (ok && e.Split) || it.asks < r.cfg.ActiveMinAsks {
+		// An answer taken from the fleet's shared cache is refreshed by the node that fetched it; here it
+		// is read again from the shared cache when it expires (docs/design.md §9.5).
+		if !it.active || it.shared || (ok && e.Split) || it.asks < r.cfg.ActiveMinAsks {
 			continue
 		}
 		if !ok || pastRefreshPoint(e, it.refreshAt, now) {
@@ -102,8 +104,8 @@ func (r *Resolver) prefetchSiblings(req *request, e cache.Entry) {
 	for _, block := range sl.Siblings(req.loc, r.cfg.PrefetchSiblings) {
 		key := req.siblingKey(block)
 		it, tracked := r.recent.get(key)
-		if !tracked || it.asks < r.cfg.ActiveMinAsks {
-			continue // not in demand since its last fetch
+		if !tracked || it.asks < r.cfg.ActiveMinAsks || it.shared {
+			continue // not in demand since its last fetch, or another node's to refresh
 		}
 		cur, cached := r.cache.Peek(key)
 		if cached && (cur.Split || !covers(cur.Parts, it.req.client) || !pastRefreshPoint(cur, it.refreshAt, now)) {

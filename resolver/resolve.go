@@ -40,15 +40,17 @@ func (r *Resolver) Resolve(ctx context.Context, q Query) (Answer, error) {
 			return Answer{}, ErrUpstreamUnavailable
 		}
 		// In the last tenth of its TTL: answer now, refresh after responding. A borrowed answer is
-		// its block's clients' to refresh.
+		// its block's clients' to refresh, one from the fleet's shared cache its fetching node's.
 		left := rt.entry.Remaining(now)
-		if left*refreshShare <= rt.entry.TTL && !rt.borrowed {
+		if left*refreshShare <= rt.entry.TTL && !rt.borrowed && !r.sharedAnswer(rt.key) {
 			r.refreshAsync(&req, rt.key, KindPassive)
 		}
 		return r.answer(&req, rt.key, rt.entry, left, "hit"), nil
 	case cache.Stale:
 		// Expired within the refresh grace: serve-then-refresh, with a small TTL so the app asks again soon.
-		if rt.entry.Rcode != dns.RcodeServerFailure {
+		// An answer from the fleet's shared cache is not refreshed here: its fetching node refreshes it,
+		// so this client's miss reads the shared cache again (and goes upstream only if it holds nothing).
+		if rt.entry.Rcode != dns.RcodeServerFailure && !r.sharedAnswer(rt.key) {
 			r.refreshAsync(&req, rt.key, KindPassive)
 			return r.answer(&req, rt.key, rt.entry, r.ttlSeconds(r.cfg.MinTTL), "stale"), nil
 		}
