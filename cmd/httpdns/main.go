@@ -29,7 +29,7 @@ Commands:
   demo      run the service against a simulated CDN and show what it answers
   resolve   ask an httpdns server for names and print the answers
   probe     learn the adaptive subnet library (CIDRDB) by ECS probing
-  cidrdb    build, inspect and compare CIDRDB files (schema: "httpdns cidrdb -h")
+  cidrdb    build, inspect, compare and publish CIDRDB files (schema: "httpdns cidrdb -h")
   version   print the version of this binary
   help      print this help, or "httpdns help COMMAND" for one command
 
