@@ -25,8 +25,8 @@ const (
 	cidrdbKind    = "cidrdb"
 )
 
-// fleetKinds are the kinds in the order Status reports them.
-var fleetKinds = [...]string{whitelistKind, accountsKind, cidrdbKind}
+// fleetKinds returns the kinds in the order Status reports them.
+func fleetKinds() []string { return []string{whitelistKind, accountsKind, cidrdbKind} }
 
 // fleetTimeout bounds one exchange with Redis made on an admin's request or by a sync.
 const fleetTimeout = 2 * time.Second
@@ -61,7 +61,7 @@ func (n *fleetNode) add(kind string, impl docKind, statePath string) (*fleetDoc,
 // Safe to call at any time from any goroutine.
 func (n *fleetNode) Status() []fleet.DocStatus {
 	out := make([]fleet.DocStatus, 0, len(n.docs))
-	for _, kind := range fleetKinds {
+	for _, kind := range fleetKinds() {
 		if d := n.docs[kind]; d != nil {
 			out = append(out, d.status())
 		}
@@ -140,7 +140,7 @@ func newFleetMetrics(reg prometheus.Registerer) (*fleetMetrics, error) {
 			Help: "Syncs of each shared document with the fleet by result: applied, current, rejected, restored, error."},
 			[]string{"kind", "result"}),
 	}
-	for _, kind := range fleetKinds {
+	for _, kind := range fleetKinds() {
 		m.version.WithLabelValues(kind)
 		for _, r := range []string{"applied", "current", "rejected", "restored", "error"} {
 			m.syncs.WithLabelValues(kind, r)
