@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/httpdns/httpdns/internal/redistest"
 )
 
 // consoleToken is the admin token `httpdns demo` configures.
@@ -33,8 +35,9 @@ func findChromium(t *testing.T) string {
 
 // startDemoConsole runs `httpdns demo` (the simulated CDN world, its DNS nodes and files) and a
 // second `httpdns serve` on the demo's config with the console sampling every second, so the
-// overview has real numbers within seconds; it returns the serve's public and admin base URLs.
-func startDemoConsole(t *testing.T) (public, admin string) {
+// overview has real numbers within seconds, in a fleet on redis when one is given; it returns the
+// serve's public and admin base URLs.
+func startDemoConsole(t *testing.T, redis string) (public, admin string) {
 	t.Helper()
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "httpdns")
@@ -54,6 +57,9 @@ func startDemoConsole(t *testing.T) (public, admin string) {
 	text := regexp.MustCompile(`(?m)^listen: .*$`).ReplaceAllString(string(cfg), fmt.Sprintf("listen: %q", pub))
 	text = regexp.MustCompile(`(?m)^admin_listen: .*$`).ReplaceAllString(text, fmt.Sprintf("admin_listen: %q", adm))
 	text += "console: {sample_interval: 1s, samples: 120}\n"
+	if redis != "" {
+		text += fmt.Sprintf("fleet: {redis: [%q], node_id: console-test}\n", redis)
+	}
 	path := filepath.Join(world, "console.yaml")
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
@@ -146,7 +152,15 @@ func nonBlank(sel, background string) string {
 // HTTPDNS_SCREENSHOTS=DIR, the overview's and the lookup's to DIR too (docs/console-*.png come from there).
 func TestConsoleInChromium(t *testing.T) {
 	chrome := findChromium(t)
-	public, admin := startDemoConsole(t)
+	// With Debian's redis-server the node is one of a fleet, so the Fleet tab and the whitelist's
+	// fleet version show; without it they stay hidden, as on a node that stands alone.
+	var redis string
+	if _, err := exec.LookPath("redis-server"); err == nil {
+		redis = redistest.Start(t)
+	} else {
+		t.Log("no redis-server: the console is tested without a fleet")
+	}
+	public, admin := startDemoConsole(t, redis)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	go traffic(ctx, public)
@@ -271,6 +285,19 @@ func TestConsoleInChromium(t *testing.T) {
 		poll(`document.getElementById("wl-msg").textContent.startsWith("Uploaded")`),
 		poll(`document.getElementById("wl-hist").textContent.includes("v1")`),
 	)
+	if redis != "" {
+		do("fleet version", poll(`document.getElementById("wl-fleet").textContent.includes("Fleet whitelist version 1;")`))
+		do("fleet tab",
+			chromedp.WaitVisible(chromedp.CSS("#fleet-tab")),
+			chromedp.Click(chromedp.CSS("#fleet-tab")),
+			poll(`document.getElementById("fleet-body").textContent.includes("console-test (this node)")`),
+			// The node's heartbeat (every few seconds) catches up with the upload; the tab refreshes.
+			poll(`document.querySelector("#fleet-body tr").cells[1].textContent === "v1"`),
+		)
+		screenshot("console-fleet.png", false)
+	} else if hidden := count("fleet tab", `document.getElementById("fleet-tab").hidden ? 1 : 0`); hidden != 1 {
+		t.Error("the Fleet tab shows on a node without a fleet")
+	}
 	lookup("20.0.16.217", "www.shop.test")
 	if tier := text("#lk-tier"); !strings.HasPrefix(tier, "subnet") {
 		t.Errorf("www.shop.test after the upload: tier %q, want subnet", tier)

@@ -98,6 +98,7 @@ function showTab(name) {
   if (pollTimer) { clearInterval(pollTimer); pollTimer = null; }
   loaders[name]();
   if (name === "overview") pollTimer = setInterval(loadOverview, 5000);
+  if (name === "fleet") pollTimer = setInterval(loadFleet, 5000);
   const h = document.querySelector("#" + name + " h2");
   if (h) { h.tabIndex = -1; h.focus(); }
 }
@@ -386,12 +387,19 @@ async function fleetVersion() {
   p.hidden = false;
   if (!r.ok) { setMsg(p, "Fleet: unreachable (" + ((r.body && r.body.message) || r.status) + ")", "bad"); return; }
   const self = (r.body.nodes || []).find((n) => n.self);
-  const mine = self && self.docs && self.docs.whitelist ? self.docs.whitelist.version : "?";
+  const doc = self ? docOf(self, "whitelist") : null;
+  const mine = doc ? doc.version : "?";
   setMsg(p, "Fleet whitelist version " + ((r.body.newest || {}).whitelist || 0) + "; this node serves version " + mine + ".");
 }
 
+// docOf finds a node's status of one shared document (an array of {kind, version, ...}).
+function docOf(n, kind) {
+  const docs = n.docs || [];
+  return Array.isArray(docs) ? docs.find((d) => d.kind === kind) : docs[kind];
+}
+
 function docVersion(n, kind) {
-  const d = n.docs && n.docs[kind];
+  const d = docOf(n, kind);
   return d ? "v" + d.version + (d.last_error ? " (" + d.last_error + ")" : "") : "–";
 }
 
@@ -407,6 +415,7 @@ async function loadFleet() {
     cell(tr, docVersion(n, "whitelist")); cell(tr, docVersion(n, "accounts")); cell(tr, docVersion(n, "cidrdb"));
     cell(tr, n.out_of_sync ? "behind: " + (n.behind || []).join(", ") : "yes", n.out_of_sync ? "health-down" : "health-up");
     cell(tr, fmt(n.age_seconds) + " s");
+    cell(tr, n.l2 ? pct(n.l2.hit_ratio) + " of " + (n.l2.hits + n.l2.misses) : "–");
   }
 }
 
