@@ -4,6 +4,7 @@ go 1.26.8
 
 require (
 	github.com/aliyun/alicloud-httpdns-go-sdk v1.0.1
+	github.com/chromedp/chromedp v0.23.1
 	github.com/httpdns/httpdns v0.0.0
 	github.com/likexian/doh-go v0.6.4
 	github.com/miekg/dns v1.1.73
@@ -12,7 +13,6 @@ require (
 require (
 	github.com/BurntSushi/toml v1.4.0 // indirect
 	github.com/chromedp/cdproto v0.160.1 // indirect
-	github.com/chromedp/chromedp v0.23.1 // indirect
 	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
 	github.com/infobloxopen/go-trees v0.0.0-20221216143356-66ceba885ebc // indirect
 	github.com/likexian/gokit v0.21.11 // indirect
