@@ -47,8 +47,16 @@ func startDemoConsole(t *testing.T, redis string) (public, admin string) {
 		t.Fatalf("building httpdns: %v\n%s", err, out)
 	}
 	world, demoAdmin := filepath.Join(dir, "demo"), freeAddr(t)
-	start(t, bin, "demo", "-dir", world, "-listen", freeAddr(t), "-admin-listen", demoAdmin)
+	demoLog := start(t, bin, "demo", "-dir", world, "-listen", freeAddr(t), "-admin-listen", demoAdmin)
 	waitReady(t, "http://"+demoAdmin+"/readyz") // demo writes every file before it listens
+	// demo prints what to try as it starts serving, so the line may come just after /readyz answers.
+	want := "Web console: http://" + demoAdmin + "/console/"
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(demoLog(), want); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Errorf("demo does not point to its console: no %q in\n%s", want, demoLog())
+			break
+		}
+	}
 	cfg, err := os.ReadFile(filepath.Join(world, "httpdns.yaml"))
 	if err != nil {
 		t.Fatal(err)
@@ -69,8 +77,9 @@ func startDemoConsole(t *testing.T, redis string) (public, admin string) {
 	return "http://" + pub, "http://" + adm
 }
 
-// start runs bin with args until the test ends (interrupt, then wait), logging its output on failure.
-func start(t *testing.T, bin string, args ...string) {
+// start runs bin with args until the test ends (interrupt, then wait), logging its output on
+// failure; the func it returns reads the output so far.
+func start(t *testing.T, bin string, args ...string) func() string {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	var logs strings.Builder
@@ -89,6 +98,7 @@ func start(t *testing.T, bin string, args ...string) {
 			mu.Unlock()
 		}
 	})
+	return func() string { mu.Lock(); defer mu.Unlock(); return logs.String() }
 }
 
 type writerFunc func([]byte) (int, error)

@@ -218,6 +218,7 @@ func showDemo(ctx context.Context, out io.Writer, w *cdnsim.World, cfgPath, pub,
 		fmt.Sprintf("curl '%s/d?host=%s&ip=%s'", base, name, b),
 	}
 	fmt.Fprintf(out, "httpdns demo: serving on %s (admin %s), config %s\n\n", base, "http://"+adm, cfgPath)
+	fmt.Fprintf(out, "Web console: http://%s/console/ (sign in with the admin token %s)\n\n", adm, demoAdminToken)
 	fmt.Fprintf(out, "Two clients in different subnets ask for %s:\n", name)
 	for _, c := range cmds {
 		fmt.Fprintf(out, "  %s\n", c)
