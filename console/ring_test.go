@@ -21,7 +21,7 @@ type series struct {
 	refreshes *prometheus.CounterVec
 }
 
-func newSeries(t *testing.T) *series {
+func newSeries(t testing.TB) *series {
 	t.Helper()
 	s := &series{reg: prometheus.NewRegistry()}
 	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: seriesHTTPRequests}, []string{"endpoint", "code"})
