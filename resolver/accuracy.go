@@ -27,9 +27,9 @@ const (
 	DefaultAccuracyPerSecond = 20
 	// DefaultAccuracyLog is how many mismatches the log keeps by default.
 	DefaultAccuracyLog = 256
-	// maxChecksInflight bounds the checks waiting for upstream at once: with slow upstreams the
-	// rate cap alone would let a few seconds' worth pile up.
-	maxChecksInflight = 16
+	// DefaultAccuracyInflight bounds the checks waiting for upstream at once by default: with slow
+	// upstreams the rate cap alone would let a few seconds' worth pile up.
+	DefaultAccuracyInflight = 16
 )
 
 // AccuracyConfig configures the accuracy checks; the zero value disables them.
@@ -42,6 +42,9 @@ type AccuracyConfig struct {
 	MaxPerSecond float64
 	// LogSize is how many of the latest mismatches Accuracy reports. Default 256.
 	LogSize int
+	// MaxInflight bounds the checks waiting for upstream at once; a sampled request past it is
+	// skipped (busy). Default 16. The evaluation, which runs far faster than real time, lifts it.
+	MaxInflight int
 }
 
 func (c *AccuracyConfig) validate() error {
@@ -55,6 +58,9 @@ func (c *AccuracyConfig) validate() error {
 	if c.LogSize < 0 {
 		errs = append(errs, fmt.Errorf("accuracy log size %d: must not be negative", c.LogSize))
 	}
+	if c.MaxInflight < 0 {
+		errs = append(errs, fmt.Errorf("accuracy max in flight %d: must not be negative", c.MaxInflight))
+	}
 	return errors.Join(errs...)
 }
 
@@ -66,7 +72,8 @@ const (
 	// CheckMismatch: both have addresses, in disjoint edge networks.
 	CheckMismatch = "mismatch"
 	// CheckUnknown: nothing to judge by: the fresh query failed, the served answer was stale, the
-	// two are negative answers of different kinds, or only one of them has addresses.
+	// two are negative answers of different kinds, only one of them has addresses, or the CDN
+	// answered for a part of the client's /24 (/56) the client is not in.
 	CheckUnknown = "unknown"
 )
 
@@ -75,7 +82,7 @@ const (
 const (
 	SkipRate   = "rate"   // over AccuracyConfig.MaxPerSecond
 	SkipBudget = "budget" // the upstream budget (UpstreamQPS) had too little left for the lowest priority
-	SkipBusy   = "busy"   // the upstream pool nearly at UpstreamMaxInflight, or the checks' own bound reached
+	SkipBusy   = "busy"   // the upstream pool nearly at UpstreamMaxInflight, or MaxInflight checks waiting
 	SkipNoECS  = "no_ecs" // the client must never be sent as ECS (docs/design.md §6.1): nothing to ask with
 )
 
@@ -144,8 +151,11 @@ func newAccuracy(cfg AccuracyConfig, m *accuracyMetrics, now func() time.Time) *
 	if cfg.LogSize == 0 {
 		cfg.LogSize = DefaultAccuracyLog
 	}
+	if cfg.MaxInflight == 0 {
+		cfg.MaxInflight = DefaultAccuracyInflight
+	}
 	return &accuracy{cfg: cfg, sample: uint64(cfg.Sample), limit: newRateCap(cfg.MaxPerSecond, now),
-		slots: make(chan struct{}, maxChecksInflight), m: m, log: make([]Mismatch, 0, cfg.LogSize)}
+		slots: make(chan struct{}, cfg.MaxInflight), m: m, log: make([]Mismatch, 0, cfg.LogSize)}
 }
 
 // sampleCheck is the hot path's whole cost of the checks: one random draw per answer (math/rand/v2's
@@ -226,6 +236,9 @@ func (r *Resolver) runCheck(c *pendingCheck) {
 		r.cfg.Logger.Debug("accuracy check failed", "name", c.req.name, "err", err)
 	}
 	res := judge(c.rcode, c.ips, fresh, err)
+	if err == nil && !answersClient(c.req.src, fresh.Scope, c.req.client) {
+		res = CheckUnknown
+	}
 	r.acc.count(c.key.Tier, res)
 	if res != CheckMismatch {
 		return
@@ -269,6 +282,19 @@ func judge(rcode int, served []netip.Addr, fresh FreshAnswer, err error) string 
 		}
 	}
 	return CheckMismatch
+}
+
+// answersClient reports whether a reply with ECS scope scope to a query with source src holds for
+// client. A scope finer than the source says the CDN splits the /24 (/56): its answer is then the
+// one for the part holding the source's first address, the one it looked up (RFC 7871 §7.2.1), and
+// says nothing about a client in another part, which a check may not ask for (the source is never
+// finer than /24 or /56, docs/design.md §6.1).
+func answersClient(src netip.Prefix, scope int, client netip.Addr) bool {
+	if scope <= src.Bits() {
+		return true
+	}
+	part, err := src.Addr().Prefix(scope)
+	return err == nil && part.Contains(client)
 }
 
 // edgeNet is the network of an edge address: its /24, IPv6 /64.

@@ -27,6 +27,7 @@ type accWorld struct {
 
 	mu    sync.Mutex
 	edges map[netip.Prefix][]netip.Addr // by /24 (IPv6 /56) source
+	scope map[netip.Prefix]uint8        // the scope a source gets instead of its own length
 	fail  bool
 	nxAs  int // the rcode "nx." names get: NXDOMAIN, or NOERROR for NODATA
 	block chan struct{}
@@ -35,7 +36,7 @@ type accWorld struct {
 var defaultEdge = []netip.Addr{netip.MustParseAddr("198.51.100.1"), netip.MustParseAddr("198.51.100.2")}
 
 func newAccWorld() *accWorld {
-	w := &accWorld{edges: map[netip.Prefix][]netip.Addr{}, nxAs: dns.RcodeNameError}
+	w := &accWorld{edges: map[netip.Prefix][]netip.Addr{}, scope: map[netip.Prefix]uint8{}, nxAs: dns.RcodeNameError}
 	w.rec = &dnstest.Recorder{Reply: w.reply}
 	return w
 }
@@ -69,6 +70,9 @@ func (w *accWorld) reply(q *dns.Msg) *dns.Msg {
 		m.SetEdns0(dnsmsg.UDPSize, false)
 		echo := *e
 		echo.SourceScope = e.SourceNetmask
+		if sc, ok := w.scope[src]; ok {
+			echo.SourceScope = sc
+		}
 		m.IsEdns0().Option = append(m.IsEdns0().Option, &echo)
 	}
 	name := q.Question[0].Name
@@ -318,6 +322,32 @@ func TestAccuracyCheck(t *testing.T) {
 	})
 }
 
+// TestAccuracyCheckSplitSlash24: when the CDN answers a check for a part of the client's /24 (a
+// scope finer than /24), the answer is judged only for a client in that part.
+func TestAccuracyCheckSplitSlash24(t *testing.T) {
+	t.Parallel()
+	e := newAccEnv(t, AccuracyConfig{Sample: 1}, 0)
+	const name = "sub.acc.test"
+	e.resolve(t, name, "20.1.2.3") // the block's answer: the default edge
+	e.w.mu.Lock()
+	e.w.edges[netip.MustParsePrefix("20.1.7.0/24")] = []netip.Addr{netip.MustParseAddr("203.0.113.7")}
+	e.w.scope[netip.MustParsePrefix("20.1.7.0/24")] = 26 // the answer holds for 20.1.7.0/26 only
+	e.w.mu.Unlock()
+	e.resolve(t, name, "20.1.7.200")
+	if c := e.counts("subnet"); c[CheckUnknown] != 1 || c[CheckMismatch] != 0 {
+		t.Errorf("a client outside the answered part: %v, want unknown", c)
+	}
+	e.resolve(t, name, "20.1.7.5")
+	if c := e.counts("subnet"); c[CheckMismatch] != 1 {
+		t.Errorf("a client inside the answered part: %v, want a mismatch", c)
+	}
+	e.splits.mu.Lock()
+	defer e.splits.mu.Unlock()
+	if n := len(e.splits.got); n != 1 || e.splits.got[0].Scope != netip.MustParsePrefix("20.1.7.0/26") {
+		t.Errorf("split signals %+v, want the mismatch's, scoped to the part", e.splits.got)
+	}
+}
+
 func mismatchEqual(a, b Mismatch) bool {
 	return a.Time.Equal(b.Time) && a.Name == b.Name && a.Qtype == b.Qtype && a.Client == b.Client &&
 		slices.Equal(a.Served, b.Served) && slices.Equal(a.Fresh, b.Fresh) && a.Tier == b.Tier &&
@@ -403,19 +433,19 @@ func TestAccuracyBounds(t *testing.T) {
 		e.w.mu.Lock()
 		e.w.block = release // every query with ECS (the checks') waits
 		e.w.mu.Unlock()
-		for i := range maxChecksInflight + 3 {
+		for i := range DefaultAccuracyInflight + 3 {
 			if _, err := e.r.Resolve(context.Background(), Query{Name: "city.acc.test", Qtype: TypeA,
 				Client: netip.AddrFrom4([4]byte{20, 1, 2, byte(i + 10)})}); err != nil {
 				t.Fatal(err)
 			}
 		}
 		if n := e.r.Accuracy().Skipped[SkipBusy]; n != 3 {
-			t.Errorf("busy skips %d, want 3 past the %d checks in flight", n, maxChecksInflight)
+			t.Errorf("busy skips %d, want 3 past the %d checks in flight", n, DefaultAccuracyInflight)
 		}
 		close(release)
 		e.r.wg.Wait()
-		if n := e.counts("cityisp")[CheckMatch]; n != 1+maxChecksInflight {
-			t.Errorf("%d matches, want %d", n, 1+maxChecksInflight)
+		if n := e.counts("cityisp")[CheckMatch]; n != 1+DefaultAccuracyInflight {
+			t.Errorf("%d matches, want %d", n, 1+DefaultAccuracyInflight)
 		}
 	})
 }
@@ -517,8 +547,8 @@ func TestBudgetCheckLowest(t *testing.T) {
 
 func TestAccuracyConfigInvalid(t *testing.T) {
 	t.Parallel()
-	err := (&AccuracyConfig{Sample: -1, MaxPerSecond: -2, LogSize: -3}).validate()
-	for _, want := range []string{"sample -1", "max per second -2", "log size -3"} {
+	err := (&AccuracyConfig{Sample: -1, MaxPerSecond: -2, LogSize: -3, MaxInflight: -4}).validate()
+	for _, want := range []string{"sample -1", "max per second -2", "log size -3", "max in flight -4"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v does not name %q", err, want)
 		}
