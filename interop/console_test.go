@@ -316,6 +316,15 @@ func TestConsoleInChromium(t *testing.T) {
 		t.Errorf("www.shop.test after the upload: rule %q", rule)
 	}
 
+	// Accounts: what GET /admin/accounts answers goes back unchanged through PUT, and is in the history.
+	do("accounts",
+		chromedp.Click(chromedp.CSS(`#tabs button[data-tab="accounts"]`)),
+		poll(`document.getElementById("acc-text").value.includes('"accounts"')`),
+		chromedp.Click(chromedp.CSS("#acc-upload")),
+		poll(`document.getElementById("acc-msg").textContent.startsWith("Uploaded")`),
+		poll(`document.getElementById("acc-hist").textContent.includes("v1")`),
+	)
+
 	// CIDRDB: the map is drawn (pixels other than the grey background) and the blocks are counted.
 	do("cidrdb",
 		chromedp.Click(chromedp.CSS(`#tabs button[data-tab="cidrdb"]`)),
