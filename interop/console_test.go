@@ -155,6 +155,40 @@ func nonBlank(sel, background string) string {
 	})()`, sel, background)
 }
 
+// a11yProblems lists what the page shown breaks of the console's accessibility rules: a form field
+// without a label, an image or chart without a text alternative, a table without header cells, and
+// visible text under 4.5:1 contrast with its background (WCAG 2.x AA for normal text).
+const a11yProblems = `(() => {
+  const problems = [];
+  const shown = (el) => el.getClientRects().length > 0;
+  for (const el of document.querySelectorAll("input, select, textarea")) {
+    if (shown(el) && (!el.labels || el.labels.length === 0) && !el.getAttribute("aria-label")) problems.push("no label: #" + el.id);
+  }
+  for (const el of document.querySelectorAll("img, canvas")) {
+    if (shown(el) && !el.getAttribute("alt") && !el.getAttribute("aria-label")) problems.push("no text alternative: #" + el.id);
+  }
+  for (const t of document.querySelectorAll("table")) if (shown(t) && !t.querySelector("th")) problems.push("table without headers");
+  const lum = (c) => {
+    const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+    const m = c.match(/[\d.]+/g).map(Number);
+    return 0.2126 * f(m[0]) + 0.7152 * f(m[1]) + 0.0722 * f(m[2]);
+  };
+  const background = (el) => {
+    for (; el; el = el.parentElement) {
+      const c = getComputedStyle(el).backgroundColor;
+      if (c !== "transparent" && !/rgba\(.*,\s*0\)$/.test(c)) return c;
+    }
+    return "rgb(255, 255, 255)";
+  };
+  for (const el of document.querySelectorAll("body *")) {
+    if (!shown(el) || ![...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim())) continue;
+    const a = lum(getComputedStyle(el).color), b = lum(background(el));
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    if (ratio < 4.5) problems.push("contrast " + ratio.toFixed(2) + ": " + el.tagName + " " + el.textContent.trim().slice(0, 30));
+  }
+  return problems;
+})()`
+
 // TestConsoleInChromium drives Debian's Chromium headless through the console against a running
 // serve on the simulated world: sign in, run a lookup, upload a whitelist with a bad line (the
 // error shows beside the line) and a good one (the lookup shows the new tier), see the CIDRDB map
@@ -214,6 +248,16 @@ func TestConsoleInChromium(t *testing.T) {
 	}
 	// screenshot saves the page as name in the temporary directory and, when shared, in
 	// HTTPDNS_SCREENSHOTS too (the README's two).
+	accessible := func(page string) {
+		t.Helper()
+		problems, err := chromedp.Run(bctx, chromedp.Evaluate[[]string](a11yProblems))
+		if err != nil {
+			t.Fatalf("checking %s: %v", page, err)
+		}
+		for _, p := range problems {
+			t.Errorf("%s: %s", page, p)
+		}
+	}
 	screenshot := func(name string, shared bool) {
 		t.Helper()
 		buf, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
@@ -264,6 +308,7 @@ func TestConsoleInChromium(t *testing.T) {
 		t.Errorf("lookup: fresh answer %q", fresh)
 	}
 	screenshot("console-lookup.png", true)
+	accessible("lookup")
 	lookup("20.0.16.217", "www.shop.test")
 	if tier := text("#lk-tier"); !strings.HasPrefix(tier, "cityisp") {
 		t.Errorf("www.shop.test before the upload: tier %q, want cityisp (the demo's default)", tier)
@@ -289,6 +334,7 @@ func TestConsoleInChromium(t *testing.T) {
 		t.Errorf("after the bad upload: %q", msg)
 	}
 	screenshot("console-whitelist.png", false)
+	accessible("whitelist")
 	do("good upload",
 		chromedp.SetValue(chromedp.CSS("#wl-text"), current+"www.shop.test subnet active\n"),
 		chromedp.Click(chromedp.CSS("#wl-upload")),
@@ -305,6 +351,7 @@ func TestConsoleInChromium(t *testing.T) {
 			poll(`document.querySelector("#fleet-body tr").cells[1].textContent === "v1"`),
 		)
 		screenshot("console-fleet.png", false)
+		accessible("fleet")
 	} else if hidden := count("fleet tab", `document.getElementById("fleet-tab").hidden ? 1 : 0`); hidden != 1 {
 		t.Error("the Fleet tab shows on a node without a fleet")
 	}
@@ -332,6 +379,7 @@ func TestConsoleInChromium(t *testing.T) {
 	)
 	mapPixels := count("map pixels", nonBlank("#db-map", "[0xf4, 0xf4, 0xf4]"))
 	screenshot("console-cidrdb.png", false)
+	accessible("cidrdb")
 	if mapPixels == 0 {
 		t.Error("the CIDRDB map has no painted pixel")
 	}
@@ -353,4 +401,18 @@ func TestConsoleInChromium(t *testing.T) {
 	}
 	t.Logf("overview: %s; %s; %s; accuracy %s; %d map pixels", text("#cur-rps"), text("#cur-hit"), text("#cur-lat"), text("#cur-acc"), mapPixels)
 	screenshot("console-overview.png", true)
+	accessible("overview")
+
+	// The check itself finds what it looks for: a grey-on-white line and an unlabelled field.
+	planted, err := chromedp.Run(bctx, chromedp.Evaluate[[]string](`(() => {
+	  const p = document.createElement("p"); p.id = "planted"; p.textContent = "faint"; p.style.color = "#bbbbbb";
+	  const i = document.createElement("input"); i.id = "unlabelled";
+	  p.appendChild(i); document.getElementById("overview").appendChild(p);
+	  const found = `+a11yProblems+`;
+	  p.remove();
+	  return found;
+	})()`))
+	if err != nil || len(planted) != 2 || !strings.HasPrefix(planted[0], "no label: #unlabelled") || !strings.HasPrefix(planted[1], "contrast 1.") {
+		t.Errorf("the accessibility check on planted faults found %q (%v)", planted, err)
+	}
 }
