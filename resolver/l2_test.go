@@ -189,9 +189,10 @@ func TestL2RedisDownBreaker(t *testing.T) {
 			t.Fatalf("request %d with Redis down took %v", i, d)
 		}
 	}
+	// Failed writes of the answers fetched count towards the breaker too, so it may open before the third read.
 	st := l2.Stats()
-	if st.Errors+st.Timeouts != 3 || st.Skipped != 7 || !st.BreakerOpen {
-		t.Fatalf("L2 after 10 misses with Redis down: %+v, want 3 failed reads, then the breaker open and 7 skipped", st)
+	if reads := st.Errors + st.Timeouts; reads == 0 || reads > 3 || reads+st.Skipped != 10 || st.Hits+st.Misses != 0 || !st.BreakerOpen {
+		t.Fatalf("L2 after 10 misses with Redis down: %+v, want at most 3 failed reads, then the breaker open and the rest skipped", st)
 	}
 }
 
