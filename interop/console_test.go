@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/httpdns/httpdns/internal/redistest"
 )
@@ -274,13 +275,19 @@ func TestConsoleInChromium(t *testing.T) {
 		}
 	}
 
-	// Sign in: the token is kept in the tab's sessionStorage, never in the URL.
+	// Sign in from the keyboard (type the token, Enter): the token is kept in the tab's
+	// sessionStorage, never in the URL. Then Tab from the Overview button reaches Lookup, and Enter
+	// opens it.
 	do("sign in",
 		chromedp.Navigate(admin+"/console/"),
 		chromedp.WaitVisible(chromedp.CSS("#token")),
-		chromedp.SendKeys(chromedp.CSS("#token"), consoleToken),
-		chromedp.Click(chromedp.CSS(`#signin-form button[type="submit"]`)),
+		chromedp.SendKeys(chromedp.CSS("#token"), consoleToken+kb.Enter),
 		chromedp.WaitVisible(chromedp.CSS("#tabs")),
+		chromedp.Focus(chromedp.CSS(`#tabs button[data-tab="overview"]`)),
+		chromedp.KeyEvent(kb.Tab),
+		poll(`document.activeElement.dataset.tab === "lookup"`),
+		chromedp.KeyEvent(kb.Enter),
+		chromedp.WaitVisible(chromedp.CSS("#lookup-form")),
 	)
 	stored := get("reading sessionStorage", chromedp.Evaluate[string](`sessionStorage.getItem("httpdns-admin-token")`))
 	if href := get("reading the URL", chromedp.Location()); stored != consoleToken || strings.Contains(href, consoleToken) {
