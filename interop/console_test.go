@@ -2,6 +2,7 @@ package interop
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"github.com/chromedp/chromedp/kb"
 
 	"github.com/httpdns/httpdns/internal/redistest"
+	"github.com/httpdns/httpdns/prober"
 )
 
 // consoleToken is the admin token `httpdns demo` configures.
@@ -60,6 +62,16 @@ func startDemoConsole(t *testing.T, redis string) (public, admin string) {
 	}
 	cfg, err := os.ReadFile(filepath.Join(world, "httpdns.yaml"))
 	if err != nil {
+		t.Fatal(err)
+	}
+	// A probe report beside the CIDRDB, in the prober's own JSON, for the CIDRDB tab to show.
+	report, err := json.Marshal(prober.Report{BlocksBefore: 4095, BlocksAfter: 228, Merged: 160, Split: 2, Unchanged: 40,
+		Subnets: 4095, SubnetsProbed: 4095, Rounds: []string{"2026-12-07T00:00:00Z"},
+		WrongOld: prober.Wrong{Subnets: 410, SubnetShare: 0.1}, WrongNew: prober.Wrong{Subnets: 4, SubnetShare: 0.001}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(world, "probe-report.json"), report, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	pub, adm := freeAddr(t), freeAddr(t)
@@ -392,6 +404,9 @@ func TestConsoleInChromium(t *testing.T) {
 	}
 	if meta := text("#db-meta"); !regexp.MustCompile(`Blocks\s*[1-9]`).MatchString(meta) {
 		t.Errorf("CIDRDB metadata %q", meta)
+	}
+	if probe := text("#db-probe"); !strings.Contains(probe, "4095 → 228") || !strings.Contains(probe, "10.00% of probed subnets (410) → 0.10% of probed subnets (4)") {
+		t.Errorf("probe report %q", probe)
 	}
 
 	// Overview: after a few seconds of traffic the charts carry real numbers.
