@@ -255,7 +255,7 @@ func (a *API) Public() http.Handler { return a.public }
 
 // Admin returns the handler of the operators' interface: GET|PUT /admin/domains,
 // POST /admin/cidrdb/reload, GET /admin/fleet, GET /admin/accuracy, GET /metrics, GET /healthz,
-// GET /readyz.
+// GET /readyz, and the web console at /console/ when Config.Console is set.
 func (a *API) Admin() http.Handler { return a.admin }
 
 func (a *API) publicMux() *http.ServeMux {
