@@ -319,3 +319,32 @@ func BenchmarkResolveHitL2(b *testing.B) {
 		})
 	}
 }
+
+// TestL2OnCluster: two nodes sharing a 3-master Redis Cluster share answers as on a single Redis.
+func TestL2OnCluster(t *testing.T) {
+	t.Parallel()
+	addrs := redistest.StartCluster(t)
+	cl := func() *fleet.L2 {
+		rdb := fleet.NewClient(addrs, "")
+		t.Cleanup(func() { rdb.Close() })
+		l2, err := fleet.NewL2(rdb, fleet.L2Config{Timeout: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l2.Close() })
+		return l2
+	}
+	l2a := cl()
+	a := newEnv(t, envOptions{whitelist: "*.test subnet\n", l2: l2a})
+	b := a.peer(t, cl())
+	hosts := []string{"img.cdn-a.test", "live.cdn-b.test", "static.cdn-c.test", "nothing.cdn-a.test"}
+	for i, h := range hosts {
+		resolve(t, a, h, TypeA, a.clientOf(t, i, 10))
+	}
+	flush(t, l2a)
+	for i, h := range hosts {
+		if got := resolve(t, b, h, TypeA, a.clientOf(t, i, 20)); got.Source != "l2" {
+			t.Errorf("node B, %s: %+v, want the answer A stored in the cluster", h, got)
+		}
+	}
+}

@@ -95,3 +95,37 @@ func TestServeFleetL2(t *testing.T) {
 		t.Errorf("the node with l2_cache off read the shared cache: %v misses", v)
 	}
 }
+
+// With the fleet's Redis killed a node keeps answering every miss from upstream, within the request's
+// time plus little, and its shared-cache breaker opens (httpdns_l2_breaker_open 1): later misses make no
+// Redis attempt at all.
+func TestServeFleetL2RedisDown(t *testing.T) {
+	t.Parallel()
+	w, err := cdnsim.NewWorld(cdnsim.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	upstream := cdnsim.StartTest(t, w)
+	srv := redistest.NewServer(t)
+	extra := fmt.Sprintf("default_tier: subnet\nfleet: {redis: [%s], sync_interval: 1h}\n", srv.Addr) // every /24 its own key
+	node := startService(t, w, writeTestConfig(t, w, t.TempDir(), []string{upstream.Addr()}, extra))
+	srv.Stop()
+	for i := range 12 {
+		start := time.Now()
+		code, body := get(t, node.public+"/d?host=img.cdn-a.test&ip="+w.ClientIn(w.Subnets()[i*7], 10).String())
+		if code != http.StatusOK || len(ipsOf(body, "ips")) == 0 {
+			t.Fatalf("miss %d with Redis down: %d %v", i, code, body)
+		}
+		if d := time.Since(start); d > 2*time.Second {
+			t.Fatalf("miss %d with Redis down took %v", i, d)
+		}
+	}
+	if v := metricValue(t, node, "httpdns_l2_breaker_open"); v != 1 {
+		t.Errorf("httpdns_l2_breaker_open = %v after 12 misses with Redis down, want 1", v)
+	}
+	failed := metricValue(t, node, `httpdns_l2_requests_total{result="error"}`) + metricValue(t, node, `httpdns_l2_requests_total{result="timeout"}`)
+	skipped := metricValue(t, node, `httpdns_l2_requests_total{result="skipped"}`)
+	if failed > 5 || failed+skipped != 12 {
+		t.Errorf("L2 reads with Redis down: %v failed, %v skipped; want at most 5 attempts, then the breaker skipping", failed, skipped)
+	}
+}
