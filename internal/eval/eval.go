@@ -317,6 +317,9 @@ type Cache struct {
 	Prefetch int
 	// ActiveMinAsks is the resolver's ActiveMinAsks; 0 for its default.
 	ActiveMinAsks int
+	// Checks turns the accuracy checks on: 1 in Checks answers is asked again with the client's own
+	// /24 (/56) and judged (accuracy.go); 0 for none. Their upstream queries count in UpstreamPer1k.
+	Checks int
 }
 
 // Family is one address family's share of a Result.
@@ -346,6 +349,11 @@ type Result struct {
 	// Unused counts the background refreshes no client asked for before the key's next fetch or
 	// before it went cold, by kind.
 	Unused map[string]int
+	// Tiers are the requests, the true misroutes and the accuracy checks by the answering key's tier
+	// ("subnet", "cityisp", "global").
+	Tiers map[string]*TierResult
+	// ChecksSkipped counts the sampled answers the resolver did not check, by reason.
+	ChecksSkipped map[string]uint64
 }
 
 // clock is the simulated time the cache and the resolver see.
@@ -385,12 +393,13 @@ func Run(ctx context.Context, e *Env, c Cache, w Workload) (Result, error) {
 	reg := prometheus.NewRegistry()
 	r, err := resolver.New(resolver.Config{Registerer: reg, Upstreams: e.upstreams(), Locator: db, Cache: ch, Policy: wl,
 		PrefetchSiblings: prefetch, ActiveMinAsks: c.ActiveMinAsks, SweepInterval: 24 * time.Hour, // swept on the simulated clock below
-		Now: clk.Now, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		Accuracy: checksConfig(c.Checks),
+		Now:      clk.Now, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		return Result{}, err
 	}
 	before := e.queries()
-	res := Result{Name: c.Name}
+	res := Result{Name: c.Name, Tiers: map[string]*TierResult{}}
 	hits := 0
 	var fam [2]struct {
 		hits int
@@ -420,10 +429,12 @@ func Run(ctx context.Context, e *Env, c Cache, w Workload) (Result, error) {
 			hits++
 			fam[six].hits++
 		}
-		if !rightAnswer(a.IPs, e.World.Truth(q.name, q.qtype, q.client)) {
+		right := rightAnswer(a.IPs, e.World.Truth(q.name, q.qtype, q.client))
+		if !right {
 			res.Misroutes++
 			f.Misroutes++
 		}
+		res.tier(a.Tier).count(right, a.Source == "stale")
 		res.Requests++
 	}
 	for i, f := range []*Family{&res.V4, &res.V6} {
@@ -433,7 +444,8 @@ func Run(ctx context.Context, e *Env, c Cache, w Workload) (Result, error) {
 			f.HitRatio = float64(fam[i].hits) / float64(f.Requests)
 		}
 	}
-	r.Close()
+	r.Close() // waits for the accuracy checks too
+	res.addChecks(r.Accuracy())
 	ch.Wait()
 	for _, t := range []cache.Tier{cache.TierSubnet, cache.TierCityISP, cache.TierGlobal} {
 		res.Entries += ch.Len(t)

@@ -3,7 +3,10 @@
 // previous day asked from are the demand), then sends one workload through a city+ISP
 // cache, a fixed /24 cache and the learnt CIDRDB, judging every answer against the world's truth.
 //
-//	go run ./internal/eval/compare [-requests 500000] [-span 30m] [-seed 1] [-ipv6-share 0.1] [-breakdown]
+//	go run ./internal/eval/compare [-requests 500000] [-span 30m] [-seed 1] [-ipv6-share 0.1] [-breakdown] [-checks N]
+//
+// With -checks N every design also runs the resolver's accuracy checks on 1 answer in N, and a last
+// table sets, per tier, the mismatch rate they measured beside the true misroute rate.
 package main
 
 import (
@@ -40,6 +43,7 @@ func run() error {
 	minAsks := flag.Int("active-min-asks", 0, "the resolver's refresh.active_min_asks (0: its default)")
 	breakdown := flag.Bool("breakdown", false, "also print where each design's upstream queries went")
 	only := flag.String("only", "", "comma-separated design names to run (default: all)")
+	checks := flag.Int("checks", 0, "accuracy checks on 1 answer in N, measured against the true misroutes per tier (0: none)")
 	flag.Parse()
 	world, err := cdnsim.NewWorld(cdnsim.EvalConfig())
 	if err != nil {
@@ -67,6 +71,7 @@ func run() error {
 	designs := eval.RefreshDesigns(learnt, env)
 	for i := range designs {
 		designs[i].ActiveMinAsks = *minAsks
+		designs[i].Checks = *checks
 	}
 	if *only != "" {
 		keep := strings.Split(*only, ",")
@@ -85,6 +90,9 @@ func run() error {
 		eval.Table(results), eval.FamilyTable(results))
 	if *breakdown {
 		fmt.Printf("\nupstream queries per 1000 requests by cause:\n\n%s", eval.Breakdown(results))
+	}
+	if *checks > 0 {
+		fmt.Printf("\naccuracy checks (1 answer in %d; skipped: %v):\n\n%s", *checks, results[0].ChecksSkipped, eval.AccuracyTable(results))
 	}
 	return nil
 }
