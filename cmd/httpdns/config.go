@@ -320,6 +320,7 @@ func defaultConfig() *Config {
 		// into its 800ms timeout, and stays far below the file-descriptor limit (upstream package).
 		UpstreamMaxInflight: 1024,
 		Fleet:               FleetConfig{KeyPrefix: "httpdns:", SyncInterval: Duration(30 * time.Second), L2Cache: true, L2Timeout: Duration(5 * time.Millisecond)},
+		Console:             ConsoleConfig{SampleInterval: Duration(10 * time.Second), Samples: 360},
 	}
 }
 
