@@ -91,7 +91,8 @@ func TestFleetNodesEndToEnd(t *testing.T) {
 	w, servers := startWorld(t, 1)
 	var nodes []*testService
 	for _, id := range []string{"n1", "n2"} {
-		extra := fmt.Sprintf("fleet: {redis: [%q], node_id: %s, sync_interval: 1s}\n", srv.Addr, id)
+		// l2_timeout well above its 5ms default: on a loaded test machine a read past it is a timeout, not a hit.
+		extra := fmt.Sprintf("fleet: {redis: [%q], node_id: %s, sync_interval: 1s, l2_timeout: 500ms}\n", srv.Addr, id)
 		nodes = append(nodes, startService(t, w, writeTestConfig(t, w, t.TempDir(), addrsOf(servers), extra)))
 	}
 	n1, n2 := nodes[0], nodes[1]
