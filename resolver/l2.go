@@ -274,9 +274,23 @@ func (r *Resolver) adoptL2(req *request, key cache.Key, part bool, f fetched) (f
 		f.key, f.valid = key, netip.Prefix{}
 		return f, !part && key == req.tierKey()
 	case f.valid.IsValid():
-		return f, f.valid.Contains(req.client)
+		return f, req.plausiblePart(f) && f.valid.Contains(req.client)
 	}
 	return f, f.key == key || f.key == req.tierKey()
+}
+
+// plausiblePart reports whether f could be a part answer fetched for a client of req's block: a subnet-tier
+// answer for a part finer than the block and no finer than the ECS source, as placePart makes them. Anything
+// else under the key was not written by a resolver and is not used.
+func (q *request) plausiblePart(f fetched) bool {
+	if f.key.Tier != cache.TierSubnet || !q.src.IsValid() {
+		return false
+	}
+	source, block := q.src.Bits(), q.loc.Network.Bits()
+	if !q.loc.Network.IsValid() || block > source {
+		block = source
+	}
+	return f.valid.Bits() > block && f.valid.Bits() <= source
 }
 
 // storeL2 stores an answer adopted from the L2 where the node that fetched it stored it, and returns it as

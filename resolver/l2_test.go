@@ -348,3 +348,33 @@ func TestL2OnCluster(t *testing.T) {
 		}
 	}
 }
+
+// TestL2IgnoresImplausibleValues: a value under the key that no resolver could have written — a "part" wider
+// than the block, or of another tier — is not used: the miss goes upstream.
+func TestL2IgnoresImplausibleValues(t *testing.T) {
+	t.Parallel()
+	addr := redistest.Start(t)
+	l2 := newL2(t, addr, fleet.L2Config{})
+	e := newEnv(t, envOptions{whitelist: "*.cdn-a.test subnet\n", l2: l2})
+	host := "img.cdn-a.test"
+	for i, tc := range []struct {
+		name  string
+		tier  cache.Tier
+		valid func(c netip.Addr) netip.Prefix
+	}{
+		{"part wider than the block", cache.TierSubnet, func(c netip.Addr) netip.Prefix { p, _ := c.Prefix(8); return p }},
+		{"part finer than the source", cache.TierSubnet, func(c netip.Addr) netip.Prefix { p, _ := c.Prefix(28); return p }},
+		{"part of another tier", cache.TierCityISP, func(c netip.Addr) netip.Prefix { p, _ := c.Prefix(24); return p }},
+	} {
+		client := e.clientOf(t, 40+i, 10)
+		req := e.r.classify(host, TypeA, client)
+		fill := req.tierKey()
+		bogus := fetched{key: cache.Key{Name: host, Qtype: TypeA, Tier: tc.tier, Scope: "x"}, valid: tc.valid(client),
+			entry: cache.Entry{IPs: []netip.Addr{netip.MustParseAddr("192.0.2.66")}, TTL: 300, Fetched: e.clock.Now()}}
+		l2.Put(fill, encodeL2(bogus), time.Minute)
+		flush(t, l2)
+		if a := resolve(t, e, host, TypeA, client); a.Source != "miss" || slices.Contains(a.IPs, netip.MustParseAddr("192.0.2.66")) {
+			t.Errorf("%s: %+v, want the bogus value ignored and the answer from upstream", tc.name, a)
+		}
+	}
+}
