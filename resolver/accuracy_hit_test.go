@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net/netip"
 	"testing"
+
+	"github.com/httpdns/httpdns/cache"
 )
 
 // withChecks turns the accuracy checks on for a harness resolver before its first request.
@@ -82,4 +84,24 @@ func BenchmarkResolveHitChecked(b *testing.B) {
 			})
 		})
 	}
+}
+
+// BenchmarkSampleCheck is the checks' whole cost on a hit at the default 1 in 1000 (one random draw;
+// the sampled one in a thousand also meets the rate cap): what BenchmarkResolveHitChecked's
+// difference is too noisy to show on a shared machine.
+//
+//	go test -run='^$' -bench=SampleCheck -benchmem ./resolver/
+func BenchmarkSampleCheck(b *testing.B) {
+	e := newEnv(b, envOptions{whitelist: "img.cdn-a.test subnet\n"})
+	withChecks(e, AccuracyConfig{Sample: 1000})
+	req := e.r.classify("img.cdn-a.test", TypeA, e.world.ClientIn(e.world.Subnets()[17], 3))
+	key := req.tierKey()
+	entry := cache.Entry{IPs: []netip.Addr{netip.MustParseAddr("61.0.36.1")}, TTL: 300}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		req := req
+		for pb.Next() {
+			e.r.sampleCheck(&req, key, &entry, "hit")
+		}
+	})
 }
