@@ -170,7 +170,7 @@ func (c *L2) Get(ctx context.Context, k cache.Key) ([]byte, bool) {
 }
 
 // Put queues value to be stored under k for ttl and returns at once. The write is dropped when ttl is not
-// positive, the queue is full, the breaker is open or the L2 is closed.
+// positive, the queue is full, the breaker is open (now or when a writer takes it) or the L2 is closed.
 func (c *L2) Put(k cache.Key, value []byte, ttl time.Duration) {
 	if ttl < time.Millisecond || !c.breaker.closed() {
 		c.countWrite(writeDropped)
@@ -195,6 +195,13 @@ func (c *L2) Put(k cache.Key, value []byte, ttl time.Duration) {
 func (c *L2) write() {
 	defer c.writers.Done()
 	for w := range c.queue {
+		if !c.breaker.closed() {
+			// Opened since it was queued: Redis is failing, and a queue of writes each waiting out
+			// WriteTimeout would only hold Close up.
+			c.countWrite(writeDropped)
+			c.addPending(-1)
+			continue
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), c.cfg.WriteTimeout)
 		err := c.rdb.Set(ctx, w.key, w.value, w.ttl).Err()
 		cancel()

@@ -258,3 +258,31 @@ func metricValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	t.Fatalf("no single series %s", name)
 	return 0
 }
+
+// TestL2HungRedisDropsQueuedWrites: once failed writes open the breaker, the writes still queued are dropped,
+// not each sent to wait out its timeout, so the queue drains (and Close returns) at once.
+func TestL2HungRedisDropsQueuedWrites(t *testing.T) {
+	t.Parallel()
+	addr := redistest.Start(t)
+	l2 := newL2(t, []string{addr}, fleet.L2Config{Writers: 1, Queue: 100, TripAfter: 2, WriteTimeout: 50 * time.Millisecond})
+	ctx := ctxTimeout(t, 10*time.Second)
+	l2.Get(ctx, l2Key) // a pooled connection, so the pause is what the writes meet
+	admin := fleet.NewClient([]string{addr}, "")
+	defer admin.Close()
+	if err := admin.Do(ctx, "CLIENT", "PAUSE", 3000, "ALL").Err(); err != nil {
+		t.Fatal(err)
+	}
+	for range 50 {
+		l2.Put(l2Key, []byte{1}, time.Minute)
+	}
+	start := time.Now()
+	if err := l2.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("draining 50 writes to a hung Redis took %v; want the breaker to drop them (50 timeouts would be 2.5s)", d)
+	}
+	if st := l2.Stats(); st.WriteErrors > 3 || st.Dropped < 47 || !st.BreakerOpen {
+		t.Errorf("stats %+v, want 2 or 3 failed writes, the breaker open and the rest dropped", st)
+	}
+}
