@@ -1,0 +1,357 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Source says where an answer came from.
+type Source int
+
+// The sources of an answer.
+const (
+	// SourceNone: no answer (the lookup failed).
+	SourceNone Source = iota
+	// SourceCache: a cached answer within its TTL.
+	SourceCache
+	// SourceStale: a cached answer past its TTL (within MaxStale), returned at once while a
+	// background refresh asks again.
+	SourceStale
+	// SourceServer: an HTTPDNS server answered just now.
+	SourceServer
+	// SourceLocalDNS: the local resolver answered, because no server did or a server had no
+	// address for the name.
+	SourceLocalDNS
+	// SourceLiteral: the host was an IP address; nothing was resolved.
+	SourceLiteral
+)
+
+// String returns the source's name: none, literal, cache, stale, server or localdns.
+func (s Source) String() string {
+	switch s {
+	case SourceNone:
+		return "none"
+	case SourceLiteral:
+		return "literal"
+	case SourceCache:
+		return "cache"
+	case SourceStale:
+		return "stale"
+	case SourceServer:
+		return "server"
+	case SourceLocalDNS:
+		return "localdns"
+	}
+	return fmt.Sprintf("Source(%d)", int(s))
+}
+
+// Answer is a name's addresses and where they came from.
+type Answer struct {
+	Host  string       // the name asked, canonical: lower case, no trailing dot
+	Addrs []netip.Addr // in the server's order; the caller may keep and modify them
+	// Source is where the addresses came from; a cached answer keeps the source it was fetched
+	// from in From.
+	Source Source
+	From   Source        // SourceServer or SourceLocalDNS: who gave the addresses
+	TTL    time.Duration // time left to expiry; negative for a stale answer
+	Err    error         // LookupBatch only: this name's error
+}
+
+// Lookup returns host's addresses: from the cache, stale from the cache while refreshing, or
+// from the servers, falling back to the local resolver. See Resolve.
+func (c *Client) Lookup(ctx context.Context, host string) ([]netip.Addr, error) {
+	a, err := c.Resolve(ctx, host)
+	return a.Addrs, err
+}
+
+// Resolve is Lookup that also says where the answer came from. A fresh cached answer is returned
+// at once; an expired one within MaxStale too, with a background refresh; otherwise one request
+// per name is in flight however many callers wait for it (they share its answer), and the caller
+// waits at most until ctx is done. A name the servers fail or have no address for is asked of the
+// local resolver, unless DisableLocalDNS.
+func (c *Client) Resolve(ctx context.Context, host string) (Answer, error) {
+	h := canonical(host)
+	if ip, err := netip.ParseAddr(h); err == nil {
+		return Answer{Host: h, Addrs: []netip.Addr{ip.Unmap()}, Source: SourceLiteral}, nil
+	}
+	if !validHost(h) {
+		return Answer{Host: h}, fmt.Errorf("resolving %q: invalid host name", host)
+	}
+	if c.ctx.Err() != nil {
+		return Answer{Host: h}, ErrClosed
+	}
+	if a, ok := c.cached(h); ok {
+		return a, a.Err
+	}
+	a := c.fetch(ctx, h)
+	c.cfg.Hooks.lookup(h, a.Source, a.Err)
+	return a, a.Err
+}
+
+// cached answers host from the cache if it can: fresh, or stale with a background refresh.
+func (c *Client) cached(h string) (Answer, bool) {
+	e := c.cache.get(h)
+	if e == nil {
+		return Answer{}, false
+	}
+	left := e.expires.Sub(c.now())
+	var src Source
+	switch {
+	case left > 0:
+		src = SourceCache
+	case c.cfg.MaxStale > 0 && -left <= c.cfg.MaxStale && len(e.addrs) > 0:
+		src = SourceStale
+		c.refresh(e)
+	default:
+		return Answer{}, false
+	}
+	a := Answer{Host: h, Addrs: slices.Clone(e.addrs), Source: src, From: e.from, TTL: left}
+	if len(e.addrs) == 0 {
+		a.Err = fmt.Errorf("resolving %s: %w", h, ErrNoAddresses)
+	}
+	c.cfg.Hooks.lookup(h, src, a.Err)
+	return a, true
+}
+
+// refresh asks again for e's name in the background, once however many lookups read it.
+func (c *Client) refresh(e *entry) {
+	if !e.refreshing.CompareAndSwap(false, true) {
+		return
+	}
+	c.goBackground(func(ctx context.Context) {
+		defer e.refreshing.Store(false)
+		ctx, cancel := context.WithTimeout(ctx, c.cfg.RefreshTimeout)
+		defer cancel()
+		_, _, _ = c.flight.Do(e.host, func() (any, error) {
+			return c.resolveHosts(ctx, []string{e.host})[0], nil
+		})
+	})
+}
+
+// fetch resolves h now, sharing one request with every concurrent fetch of h. The request runs
+// on the client's context with RefreshTimeout, not the caller's, so a caller that gives up does
+// not fail the others; the caller waits until ctx is done.
+func (c *Client) fetch(ctx context.Context, h string) Answer {
+	ch := c.flight.DoChan(h, func() (any, error) {
+		ctx, cancel := context.WithTimeout(c.ctx, c.cfg.RefreshTimeout)
+		defer cancel()
+		return c.resolveHosts(ctx, []string{h})[0], nil
+	})
+	select {
+	case r := <-ch:
+		a := r.Val.(Answer)
+		a.Addrs = slices.Clone(a.Addrs)
+		return a
+	case <-ctx.Done():
+		return Answer{Host: h, Err: fmt.Errorf("resolving %s: %w", h, ctx.Err())}
+	}
+}
+
+// LookupBatch resolves hosts, asking the servers about the names not cached in batches of the
+// server's limit. Each answer carries its own Err; the error is non-nil only if every name failed.
+func (c *Client) LookupBatch(ctx context.Context, hosts []string) ([]Answer, error) {
+	out := make([]Answer, len(hosts))
+	var miss []string
+	missAt := make([]int, len(hosts)) // out[i] is answered by miss[missAt[i]-1]; 0: answered
+	for i, host := range hosts {
+		h := canonical(host)
+		switch ip, err := netip.ParseAddr(h); {
+		case err == nil:
+			out[i] = Answer{Host: h, Addrs: []netip.Addr{ip.Unmap()}, Source: SourceLiteral}
+		case !validHost(h):
+			out[i] = Answer{Host: h, Err: fmt.Errorf("resolving %q: invalid host name", host)}
+		case c.ctx.Err() != nil:
+			out[i] = Answer{Host: h, Err: ErrClosed}
+		default:
+			var ok bool
+			if out[i], ok = c.cached(h); ok {
+				continue
+			}
+			j := slices.Index(miss, h)
+			if j < 0 {
+				j, miss = len(miss), append(miss, h)
+			}
+			missAt[i] = j + 1
+		}
+	}
+	if len(miss) > 0 {
+		got := c.resolveHosts(ctx, miss)
+		for i, j := range missAt {
+			if j > 0 {
+				out[i] = got[j-1]
+				out[i].Addrs = slices.Clone(out[i].Addrs)
+				c.cfg.Hooks.lookup(out[i].Host, out[i].Source, out[i].Err)
+			}
+		}
+	}
+	var errs []error
+	for _, a := range out {
+		if a.Err == nil {
+			return out, nil
+		}
+		errs = append(errs, a.Err)
+	}
+	return out, errors.Join(errs...)
+}
+
+// PreResolve resolves hosts ahead of use, in batches of the server's limit, and remembers them so
+// that a network change resolves them again. Names already cached fresh are not asked again. It
+// returns the names' errors joined.
+func (c *Client) PreResolve(ctx context.Context, hosts ...string) error {
+	c.mu.Lock()
+	for _, h := range hosts {
+		c.preresolve[canonical(h)] = struct{}{}
+	}
+	c.mu.Unlock()
+	answers, err := c.LookupBatch(ctx, hosts)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, a := range answers {
+		errs = append(errs, a.Err)
+	}
+	return errors.Join(errs...)
+}
+
+// resolveHosts asks the servers about hosts (canonical, distinct) in batches of the limit, falls
+// back to the local resolver for each name they fail or have nothing for, caches what it learns
+// and returns one answer per host, in order.
+func (c *Client) resolveHosts(ctx context.Context, hosts []string) []Answer {
+	gen := c.cache.generation()
+	got := make(map[string]hostAnswer, len(hosts))
+	var askErr error
+	for chunk := range slices.Chunk(hosts, max(1, int(c.limit.Load()))) {
+		if err := c.askChunk(ctx, chunk, got); err != nil {
+			askErr = err
+		}
+	}
+	for _, a := range got {
+		if a.clientIP.IsValid() {
+			if c.noteClientIP(a.clientIP) {
+				gen = c.cache.generation() // answers for the new address: keep them
+			}
+			break
+		}
+	}
+	out := make([]Answer, len(hosts))
+	for i, h := range hosts {
+		out[i] = c.settle(ctx, h, got[h], askErr, gen)
+	}
+	return out
+}
+
+// askChunk asks about one batch and puts the answers into got. A server's TooManyHosts lowers the
+// limit to the one it names (or halves the batch) and asks again in smaller batches.
+func (c *Client) askChunk(ctx context.Context, chunk []string, got map[string]hostAnswer) error {
+	ans, err := c.ask(ctx, chunk)
+	if limit, ok := tooManyHosts(err); ok && len(chunk) > 1 {
+		if limit <= 0 || limit >= len(chunk) {
+			limit = len(chunk) / 2
+		}
+		c.limit.Store(int64(limit))
+		var errs []error
+		for small := range slices.Chunk(chunk, limit) {
+			errs = append(errs, c.askChunk(ctx, small, got))
+		}
+		return errors.Join(errs...)
+	}
+	if err != nil {
+		return err
+	}
+	for h, a := range ans {
+		got[h] = a
+	}
+	for _, h := range chunk { // a host the server left out of its answer failed
+		if _, ok := got[h]; !ok {
+			got[h] = hostAnswer{err: fmt.Errorf("resolving %s: the server's answer left it out", h)}
+		}
+	}
+	return nil
+}
+
+// settle turns what the servers said about h into its answer, asking the local resolver if they
+// failed or had no address, and caches it under gen.
+func (c *Client) settle(ctx context.Context, h string, sa hostAnswer, askErr error, gen uint64) Answer {
+	failed := sa.err
+	if failed == nil && sa.addrs == nil && askErr != nil {
+		failed = askErr
+	}
+	if failed == nil && len(sa.addrs) > 0 {
+		c.store(h, sa.addrs, max(sa.ttl, c.cfg.MinTTL), SourceServer, gen)
+		return Answer{Host: h, Addrs: sa.addrs, Source: SourceServer, From: SourceServer, TTL: max(sa.ttl, c.cfg.MinTTL)}
+	}
+	why := failed
+	if why == nil {
+		why = ErrNoAddresses
+	}
+	if !c.cfg.DisableLocalDNS && ctx.Err() == nil {
+		addrs, err := c.local.LookupNetIP(ctx, c.ipNetwork(), h)
+		if err == nil && len(addrs) > 0 {
+			addrs = unmapAll(addrs)
+			c.store(h, addrs, c.cfg.LocalDNSTTL, SourceLocalDNS, gen)
+			return Answer{Host: h, Addrs: addrs, Source: SourceLocalDNS, From: SourceLocalDNS, TTL: c.cfg.LocalDNSTTL}
+		}
+		if err != nil {
+			why = errors.Join(why, fmt.Errorf("local resolver: %w", err))
+		}
+	}
+	if failed == nil { // the server said: no address. Remember that for its TTL.
+		c.store(h, nil, max(sa.ttl, c.cfg.MinTTL), SourceServer, gen)
+		why = ErrNoAddresses
+	}
+	return Answer{Host: h, Err: fmt.Errorf("resolving %s: %w", h, why)}
+}
+
+// store caches addrs for h for ttl, unless the network changed since gen.
+func (c *Client) store(h string, addrs []netip.Addr, ttl time.Duration, from Source, gen uint64) {
+	c.cache.put(&entry{host: h, addrs: addrs, expires: c.now().Add(ttl), from: from}, gen)
+}
+
+// ipNetwork is the net.Resolver network of the families asked.
+func (c *Client) ipNetwork() string {
+	switch c.cfg.Families {
+	case "4":
+		return "ip4"
+	case "6":
+		return "ip6"
+	}
+	return "ip"
+}
+
+func unmapAll(addrs []netip.Addr) []netip.Addr {
+	for i, a := range addrs {
+		addrs[i] = a.Unmap()
+	}
+	return addrs
+}
+
+// canonical lower-cases host and drops a trailing dot.
+func canonical(host string) string {
+	return strings.ToLower(strings.TrimSuffix(host, "."))
+}
+
+// validHost reports whether h is a host name the servers take: labels of letters, digits,
+// hyphens and underscores, 1–63 bytes each, 253 in all.
+func validHost(h string) bool {
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	for label := range strings.SplitSeq(h, ".") {
+		if label == "" || len(label) > 63 {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			b := label[i]
+			if !('a' <= b && b <= 'z' || '0' <= b && b <= '9' || b == '-' || b == '_') {
+				return false
+			}
+		}
+	}
+	return true
+}

@@ -1,0 +1,70 @@
+package client
+
+import (
+	"context"
+	"net/netip"
+	"slices"
+)
+
+// The answers of an HTTPDNS server depend on the client's address (the edge is chosen for its
+// subnet), so an answer learnt on one network is wrong on the next: after a Wi-Fi to cellular
+// switch the cached edges are the Wi-Fi ISP's. Apps are told of the change by the platform and
+// call NetworkChanged; without that, the client notices when a server reports another client_ip.
+
+// NetworkChanged tells the client its network changed: it drops every cached answer, forgets the
+// reported client address, the failed addresses and the servers' penalties, closes the idle
+// connections of its transports (they lead to the old network's edges) and resolves the names
+// given to PreResolve again in the background. Answers being fetched when it is called are
+// returned to their callers but not cached.
+func (c *Client) NetworkChanged() {
+	c.clientIP.Store(nil)
+	c.changed("called")
+}
+
+// noteClientIP remembers the address a server answered for and reports whether it differs from
+// the one before: then the network changed, and changed has run.
+func (c *Client) noteClientIP(ip netip.Addr) bool {
+	ip = ip.Unmap()
+	for {
+		old := c.clientIP.Load()
+		if old != nil && *old == ip {
+			return false
+		}
+		if c.clientIP.CompareAndSwap(old, &ip) {
+			if old == nil {
+				return false
+			}
+			c.changed("client_ip")
+			return true
+		}
+	}
+}
+
+// changed drops what depended on the old network and re-resolves the pre-resolved names.
+func (c *Client) changed(reason string) {
+	c.cache.clear()
+	c.failed.clear()
+	for _, s := range c.servers {
+		s.badUntil.Store(0)
+	}
+	c.mu.Lock()
+	transports := slices.Clone(c.transports)
+	names := make([]string, 0, len(c.preresolve))
+	for h := range c.preresolve {
+		names = append(names, h)
+	}
+	c.mu.Unlock()
+	for _, t := range transports {
+		t.CloseIdleConnections()
+	}
+	c.cfg.Hooks.networkChange(reason)
+	if len(names) == 0 {
+		return
+	}
+	slices.Sort(names)
+	c.goBackground(func(ctx context.Context) {
+		ctx, cancel := context.WithTimeout(ctx, c.cfg.RefreshTimeout)
+		defer cancel()
+		_, _ = c.LookupBatch(ctx, names)
+	})
+}
