@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"time"
 	"unicode"
 
@@ -60,14 +62,15 @@ type Node struct {
 func (s *Store) nodeKey(id string) string { return s.prefix + "node:" + id }
 func (s *Store) nodesKey() string         { return s.prefix + "nodes" }
 
-// checkNodeID accepts 1 to 255 printable characters: the id is part of a key and shown to operators.
-func checkNodeID(id string) error {
+// CheckNodeID accepts a node id of 1 to 255 bytes of printable characters: the id is part of a Redis key
+// and shown to operators.
+func CheckNodeID(id string) error {
 	if id == "" || len(id) > 255 {
-		return fmt.Errorf("fleet: node id %q: want 1 to 255 characters", id)
+		return fmt.Errorf("node id %q: want 1 to 255 bytes", id)
 	}
 	for _, r := range id {
 		if !unicode.IsPrint(r) {
-			return fmt.Errorf("fleet: node id %q has a non-printable character", id)
+			return fmt.Errorf("node id %q has a non-printable character", id)
 		}
 	}
 	return nil
@@ -87,7 +90,7 @@ return ms
 // heartbeat is one key and the index another, written in one pipeline without a transaction, so it
 // works the same on a Redis Cluster; the index also drops the ids not seen for an hour (Redis's clock).
 func (s *Store) PutHeartbeat(ctx context.Context, hb Heartbeat) error {
-	if err := checkNodeID(hb.ID); err != nil {
+	if err := CheckNodeID(hb.ID); err != nil {
 		return err
 	}
 	if hb.TTL < time.Millisecond {
@@ -110,7 +113,7 @@ func (s *Store) PutHeartbeat(ctx context.Context, hb Heartbeat) error {
 
 // DeleteHeartbeat removes a node's heartbeat and its id from the index: a node that stops says so.
 func (s *Store) DeleteHeartbeat(ctx context.Context, id string) error {
-	if err := checkNodeID(id); err != nil {
+	if err := CheckNodeID(id); err != nil {
 		return err
 	}
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
@@ -124,8 +127,8 @@ func (s *Store) DeleteHeartbeat(ctx context.Context, id string) error {
 	return nil
 }
 
-// Nodes returns the nodes whose heartbeat is alive, the most recently indexed first. It reads the
-// index, then every indexed node's heartbeat and its remaining TTL in one pipeline: no SCAN, which a
+// Nodes returns the nodes whose heartbeat is alive, sorted by id (of a fleet over maxNodes, the 1000
+// heard from most recently). It reads the index, then every indexed node's heartbeat and its remaining TTL in one pipeline: no SCAN, which a
 // Redis Cluster would need on every master. A heartbeat gone (its node stopped beating), not
 // this package's JSON, or without a TTL (not written by PutHeartbeat) is left out.
 func (s *Store) Nodes(ctx context.Context) ([]Node, error) {
@@ -156,6 +159,7 @@ func (s *Store) Nodes(ctx context.Context) ([]Node, error) {
 		n.Age = max(n.TTL-left, 0)
 		nodes = append(nodes, n)
 	}
+	slices.SortFunc(nodes, func(a, b Node) int { return strings.Compare(a.ID, b.ID) })
 	return nodes, nil
 }
 
@@ -216,7 +220,7 @@ type Heartbeater struct {
 
 // NewHeartbeater returns a Heartbeater for the node cfg describes, publishing into s.
 func (s *Store) NewHeartbeater(cfg HeartbeatConfig) (*Heartbeater, error) {
-	if err := checkNodeID(cfg.ID); err != nil {
+	if err := CheckNodeID(cfg.ID); err != nil {
 		return nil, err
 	}
 	if cfg.Interval < 0 {

@@ -140,6 +140,8 @@ func TestParseConfigBad(t *testing.T) {
 		{"fleet redis repeated", "fleet: {redis: [a:6379, a:6379]}", "fleet.redis[1]", "listed twice"},
 		{"fleet key prefix empty", `fleet: {redis: [a:6379], key_prefix: ""}`, "fleet.key_prefix", "must not be empty"},
 		{"fleet sync interval zero", "fleet: {redis: [a:6379], sync_interval: 0s}", "fleet.sync_interval", "must be positive"},
+		{"fleet node id not printable", `fleet: {redis: [a:6379], node_id: "a\tb"}`, "fleet.node_id", "non-printable"},
+		{"fleet node id too long", "fleet: {redis: [a:6379], node_id: " + strings.Repeat("n", 256) + "}", "fleet.node_id", "1 to 255 bytes"},
 		{"upstreams missing", "!listen: :80\ngeoip: {city: c, isp: i}", "upstreams", "required"},
 		{"upstream without port", "!listen: :80\nupstreams: [127.0.0.1:53, 10.0.0.1]\ngeoip: {city: c, isp: i}",
 			"upstreams[1]", `"10.0.0.1" is not host:port`},

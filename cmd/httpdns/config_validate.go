@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"strconv"
 	"time"
+
+	"github.com/httpdns/httpdns/fleet"
 )
 
 // Limits of the values a config may hold.
@@ -300,6 +302,11 @@ func (p *problems) fleet(f FleetConfig) {
 	}
 	if f.KeyPrefix == "" {
 		p.add("fleet.key_prefix", "must not be empty")
+	}
+	if f.NodeID != "" {
+		if err := fleet.CheckNodeID(f.NodeID); err != nil {
+			p.add("fleet.node_id", "%v", err)
+		}
 	}
 	p.positive("fleet.sync_interval", f.SyncInterval)
 	if f.L2Timeout <= 0 || f.L2Timeout > Duration(time.Second) {
