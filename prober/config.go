@@ -73,7 +73,8 @@ type ProbeConfig struct {
 	// IsTerminal makes the progress a one-line bar redrawn in place;
 	// otherwise a progress line is written every 5 seconds.
 	IsTerminal bool
-	// Now is the clock observations are stamped with. Default time.Now.
+	// Now is the clock observations are stamped with and a failing node is passed over by
+	// (for 5 s after 5 failures in a row). Default time.Now.
 	Now func() time.Time
 	// Logger receives warnings. Default: discard.
 	Logger *slog.Logger

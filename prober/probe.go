@@ -135,7 +135,7 @@ func newProbeRun(cfg ProbeConfig, subnets []netip.Prefix, out Sink) *probeRun {
 		out:    out,
 		ex:     newExchanger(),
 		lim:    newLimiter(cfg.Rate, cfg.Concurrency, time.Now),
-		nodes:  newNodes(cfg.Upstreams, time.Now),
+		nodes:  newNodes(cfg.Upstreams, cfg.Now),
 		queued: map[target]struct{}{},
 		wake:   make(chan struct{}, 1),
 		stats:  Stats{Round: cfg.Round},
