@@ -24,6 +24,17 @@ func (oneCity) Locate(a netip.Addr) cidrdb.Location {
 	return cidrdb.Location{Addr: a, Block: p, Network: p, Country: "CN", City: "Shenzhen", ISP: "Telecom"}
 }
 
+// checksDone counts the checks res has judged.
+func checksDone(res *resolver.Resolver) uint64 {
+	var n uint64
+	for _, byResult := range res.Accuracy().Counts {
+		for _, c := range byResult {
+			n += c
+		}
+	}
+	return n
+}
+
 // accuracyAnswer is GET /admin/accuracy's JSON as a client reads it.
 type accuracyAnswer struct {
 	Enabled       bool                         `json:"enabled"`
@@ -87,7 +98,11 @@ func TestAdminAccuracy(t *testing.T) {
 		}
 		c.Wait()
 	}
-	res.Close() // waits for the checks
+	// The checks run in the background; Close would cancel those still asking, so wait for both.
+	for deadline := time.Now().Add(5 * time.Second); checksDone(res) < 2 && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	res.Close()
 
 	t.Run("needs the token", func(t *testing.T) {
 		if w := get(ta.Admin(), "/admin/accuracy"); w.Code != http.StatusUnauthorized {

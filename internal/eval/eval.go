@@ -444,7 +444,7 @@ func Run(ctx context.Context, e *Env, c Cache, w Workload) (Result, error) {
 			f.HitRatio = float64(fam[i].hits) / float64(f.Requests)
 		}
 	}
-	r.Close() // waits for the accuracy checks too
+	r.Close() // the few accuracy checks still asking upstream are cancelled, not counted
 	res.addChecks(r.Accuracy())
 	ch.Wait()
 	for _, t := range []cache.Tier{cache.TierSubnet, cache.TierCityISP, cache.TierGlobal} {
