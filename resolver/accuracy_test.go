@@ -348,6 +348,19 @@ func TestAccuracyCheckSplitSlash24(t *testing.T) {
 	}
 }
 
+// TestAccuracyCheckIPv6: an IPv6 client's check asks with its /56.
+func TestAccuracyCheckIPv6(t *testing.T) {
+	t.Parallel()
+	e := newAccEnv(t, AccuracyConfig{Sample: 1}, 0)
+	e.resolve(t, "city.acc.test", "2400:cb00:1:2345::5")
+	if got, want := e.w.ecsSent("city.acc.test"), []string{"2400:cb00:1:2300::/56", "2400:cb00:1:2300::/56"}; !slices.Equal(got, want) {
+		t.Errorf("ECS sent %v, want %v (the miss, then its check)", got, want)
+	}
+	if c := e.counts("cityisp"); c[CheckMatch] != 1 {
+		t.Errorf("counts %v", c)
+	}
+}
+
 func mismatchEqual(a, b Mismatch) bool {
 	return a.Time.Equal(b.Time) && a.Name == b.Name && a.Qtype == b.Qtype && a.Client == b.Client &&
 		slices.Equal(a.Served, b.Served) && slices.Equal(a.Fresh, b.Fresh) && a.Tier == b.Tier &&
