@@ -100,8 +100,8 @@ func TestL2RedisDown(t *testing.T) {
 		if _, ok := l2.Get(ctx, l2Key); ok {
 			t.Fatal("Get with Redis down reported a hit")
 		}
-		if d := time.Since(start); d > 250*time.Millisecond {
-			t.Fatalf("Get %d with Redis down took %v; want it bounded by the 5ms timeout (250ms allowed)", i, d)
+		if d := time.Since(start); d > time.Second {
+			t.Fatalf("Get %d with Redis down took %v; want it bounded by the 5ms timeout (1s allowed)", i, d)
 		}
 	}
 	st := l2.Stats()
@@ -152,9 +152,10 @@ func TestL2RedisDown(t *testing.T) {
 func TestL2RedisSlow(t *testing.T) {
 	t.Parallel()
 	addr := redistest.Start(t)
-	l2 := newL2(t, []string{addr}, fleet.L2Config{Timeout: 20 * time.Millisecond})
+	l2 := newL2(t, []string{addr}, fleet.L2Config{Timeout: 100 * time.Millisecond})
 	ctx := ctxTimeout(t, 10*time.Second)
-	l2.Get(ctx, l2Key) // a pooled connection, so the pause is what the Get meets
+	l2.Get(ctx, l2Key)            // a pooled connection, so the pause is what the Get meets
+	before := l2.Stats().Timeouts // a loaded machine may time out even that Get
 	admin := fleet.NewClient([]string{addr}, "")
 	defer admin.Close()
 	if err := admin.Do(ctx, "CLIENT", "PAUSE", 1000, "ALL").Err(); err != nil {
@@ -163,11 +164,11 @@ func TestL2RedisSlow(t *testing.T) {
 	start := time.Now()
 	_, ok := l2.Get(ctx, l2Key)
 	d := time.Since(start)
-	if ok || d < 20*time.Millisecond || d > 500*time.Millisecond {
-		t.Fatalf("Get from a paused Redis: hit %v after %v, want a miss after the 20ms timeout (500ms allowed)", ok, d)
+	if ok || d < 100*time.Millisecond || d > time.Second {
+		t.Fatalf("Get from a paused Redis: hit %v after %v, want a miss after the 100ms timeout (1s allowed)", ok, d)
 	}
-	if st := l2.Stats(); st.Timeouts != 1 {
-		t.Fatalf("stats %+v, want 1 timeout", st)
+	if st := l2.Stats(); st.Timeouts != before+1 {
+		t.Fatalf("stats %+v, want 1 timeout more than the %d before the pause", st, before)
 	}
 }
 
@@ -186,7 +187,7 @@ func TestL2QueueFull(t *testing.T) {
 	for range 50 {
 		l2.Put(l2Key, []byte{1}, time.Minute)
 	}
-	if d := time.Since(start); d > 100*time.Millisecond {
+	if d := time.Since(start); d > 500*time.Millisecond {
 		t.Fatalf("50 Puts against a paused Redis took %v: Put must not wait on Redis", d)
 	}
 	if err := l2.Flush(ctx); err != nil {
@@ -264,7 +265,7 @@ func metricValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
 func TestL2HungRedisDropsQueuedWrites(t *testing.T) {
 	t.Parallel()
 	addr := redistest.Start(t)
-	l2 := newL2(t, []string{addr}, fleet.L2Config{Writers: 1, Queue: 100, TripAfter: 2, WriteTimeout: 50 * time.Millisecond})
+	l2 := newL2(t, []string{addr}, fleet.L2Config{Writers: 1, Queue: 200, TripAfter: 2, WriteTimeout: 50 * time.Millisecond})
 	ctx := ctxTimeout(t, 10*time.Second)
 	l2.Get(ctx, l2Key) // a pooled connection, so the pause is what the writes meet
 	admin := fleet.NewClient([]string{addr}, "")
@@ -272,17 +273,17 @@ func TestL2HungRedisDropsQueuedWrites(t *testing.T) {
 	if err := admin.Do(ctx, "CLIENT", "PAUSE", 3000, "ALL").Err(); err != nil {
 		t.Fatal(err)
 	}
-	for range 50 {
+	for range 100 {
 		l2.Put(l2Key, []byte{1}, time.Minute)
 	}
 	start := time.Now()
 	if err := l2.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if d := time.Since(start); d > time.Second {
-		t.Errorf("draining 50 writes to a hung Redis took %v; want the breaker to drop them (50 timeouts would be 2.5s)", d)
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("draining 100 writes to a hung Redis took %v; want the breaker to drop them (100 timeouts would be 5s)", d)
 	}
-	if st := l2.Stats(); st.WriteErrors > 3 || st.Dropped < 47 || !st.BreakerOpen {
+	if st := l2.Stats(); st.WriteErrors > 3 || st.Dropped < 97 || !st.BreakerOpen {
 		t.Errorf("stats %+v, want 2 or 3 failed writes, the breaker open and the rest dropped", st)
 	}
 }
