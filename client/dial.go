@@ -44,7 +44,20 @@ func (c *Client) DialContext(ctx context.Context, network, address string) (net.
 		err := fmt.Errorf("resolving %s: %w for %s", host, ErrNoAddresses, network)
 		return nil, &net.OpError{Op: "dial", Net: network, Err: err}
 	}
-	conn, winner, attempts, err := c.race(ctx, network, targets)
+	var conn net.Conn
+	var winner netip.AddrPort
+	attempts := 1
+	if len(targets) == 1 { // nothing to race: spare the goroutine, timer and cancellation
+		winner = targets[0]
+		if conn, err = c.dialer.DialContext(ctx, network, winner.String()); err != nil {
+			winner = netip.AddrPort{}
+			if ctx.Err() == nil {
+				c.failed.mark(targets[0].Addr(), c.now().Add(c.cfg.FailedAddrTTL))
+			}
+		}
+	} else {
+		conn, winner, attempts, err = c.race(ctx, network, targets)
+	}
 	if ans.Source != SourceLiteral {
 		c.cfg.Hooks.dial(DialEvent{Host: ans.Host, Addr: winner, Source: ans.Source, Attempts: attempts,
 			Took: c.now().Sub(start), Err: err})

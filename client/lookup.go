@@ -76,7 +76,7 @@ func (c *Client) Lookup(ctx context.Context, host string) ([]netip.Addr, error) 
 // local resolver, unless DisableLocalDNS.
 func (c *Client) Resolve(ctx context.Context, host string) (Answer, error) {
 	h := canonical(host)
-	if ip, err := netip.ParseAddr(h); err == nil {
+	if ip, ok := literal(h); ok {
 		return Answer{Host: h, Addrs: []netip.Addr{ip.Unmap()}, Source: SourceLiteral}, nil
 	}
 	if !validHost(h) {
@@ -160,8 +160,8 @@ func (c *Client) LookupBatch(ctx context.Context, hosts []string) ([]Answer, err
 	missAt := make([]int, len(hosts)) // out[i] is answered by miss[missAt[i]-1]; 0: answered
 	for i, host := range hosts {
 		h := canonical(host)
-		switch ip, err := netip.ParseAddr(h); {
-		case err == nil:
+		switch ip, ok := literal(h); {
+		case ok:
 			out[i] = Answer{Host: h, Addrs: []netip.Addr{ip.Unmap()}, Source: SourceLiteral}
 		case !validHost(h):
 			out[i] = Answer{Host: h, Err: fmt.Errorf("resolving %q: invalid host name", host)}
@@ -329,6 +329,16 @@ func unmapAll(addrs []netip.Addr) []netip.Addr {
 		addrs[i] = a.Unmap()
 	}
 	return addrs
+}
+
+// literal parses h if it is an IP address. Only what could be one is parsed: a failed ParseAddr
+// allocates its error, and names are the hot path.
+func literal(h string) (netip.Addr, bool) {
+	if strings.IndexByte(h, ':') < 0 && strings.Trim(h, "0123456789.") != "" {
+		return netip.Addr{}, false
+	}
+	ip, err := netip.ParseAddr(h)
+	return ip, err == nil
 }
 
 // canonical lower-cases host and drops a trailing dot.

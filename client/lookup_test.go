@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -362,5 +363,34 @@ func TestLookupBatch(t *testing.T) {
 	}
 	if n := s.Requests("/resolve", "two.client.test,empty.client.test"); n != 1 {
 		t.Errorf("batch requests: %d, want 1 of both names", n)
+	}
+}
+
+// TestClosed: after Close a lookup fails with ErrClosed instead of starting work nobody stops.
+func TestClosed(t *testing.T) {
+	t.Parallel()
+	s := startService(t)
+	c, err := client.New(client.Config{Servers: []string{s.URL}, DisableLocalDNS: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if _, err := c.Lookup(context.Background(), "web.client.test"); !errors.Is(err, client.ErrClosed) {
+		t.Errorf("Lookup after Close: %v, want ErrClosed", err)
+	}
+	if s.Total() != 0 {
+		t.Errorf("requests after Close: %d", s.Total())
+	}
+}
+
+// TestConfigErrors: New reports every problem of a config at once.
+func TestConfigErrors(t *testing.T) {
+	t.Parallel()
+	_, err := client.New(client.Config{Servers: []string{"ftp://x", "http://"}, API: client.APIAlibabaV1,
+		Families: "5"})
+	for _, want := range []string{`"ftp://x"`, `"http://"`, "account id", "families"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v does not mention %s", err, want)
+		}
 	}
 }
