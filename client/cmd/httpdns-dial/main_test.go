@@ -63,6 +63,7 @@ func TestRun(t *testing.T) {
 	if err != nil {
 		t.Fatalf("run: %v\n%s", err, errb.String())
 	}
+	t.Logf("httpdns-dial printed:\n%s", out.String())
 	for _, want := range []string{"200 OK", "served by 127.0.0.1:" + port + " (server,", "hello localhost"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
