@@ -60,6 +60,10 @@ type fleetDoc struct {
 	rejected fleetState
 	lastSync time.Time
 	lastErr  string
+	// unreachable is whether the last sync failed to reach Redis: the sync loop then retries
+	// soon (1 s, doubling up to the interval) instead of waiting for the interval or for the
+	// subscription to notice Redis is back, so a Redis restarted empty is restored promptly.
+	unreachable bool
 }
 
 // newFleetDoc reads kind's state file. A missing one, or one that does not describe the local copy
@@ -156,6 +160,7 @@ func (d *fleetDoc) syncSoon() {
 // current and restored.
 func (d *fleetDoc) result(result string, err error) {
 	d.metrics.syncs.WithLabelValues(d.kind, result).Inc()
+	d.unreachable = result == "error"
 	if err != nil {
 		d.lastErr = err.Error()
 		return
@@ -249,18 +254,36 @@ func (d *fleetDoc) restore(ctx context.Context, have int64) {
 	}
 }
 
-// run syncs at once, then whenever kicked and every interval, until ctx ends.
+// run syncs at once, then whenever kicked and every interval, until ctx ends; while Redis cannot
+// be reached it retries after 1 s, 2 s, 4 s ... up to the interval.
 func (d *fleetDoc) run(ctx context.Context) {
 	t := time.NewTicker(d.interval)
 	defer t.Stop()
-	d.sync(ctx)
+	retry := time.NewTimer(d.interval)
+	retry.Stop()
+	var backoff time.Duration
 	for {
+		d.sync(ctx)
+		if d.failing() {
+			backoff = min(max(2*backoff, time.Second), d.interval)
+			retry.Reset(backoff)
+		} else {
+			backoff = 0
+			retry.Stop()
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		case <-d.kick:
+		case <-retry.C:
 		}
-		d.sync(ctx)
 	}
+}
+
+// failing reports whether the last sync could not reach Redis.
+func (d *fleetDoc) failing() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.unreachable
 }
