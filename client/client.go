@@ -263,14 +263,16 @@ func (c *Client) Close() error {
 	return nil
 }
 
-// goBackground runs f on a goroutine Close waits for, unless the client is closed.
-func (c *Client) goBackground(f func(ctx context.Context)) {
+// goBackground runs f on a goroutine Close waits for, unless the client is closed; it reports
+// whether it did.
+func (c *Client) goBackground(f func(ctx context.Context)) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
-		return
+		return false
 	}
 	c.wg.Go(func() { f(c.ctx) })
+	return true
 }
 
 // ClientIP returns the address the servers last reported for this client (their client_ip), and

@@ -110,12 +110,20 @@ func (c *Client) cached(h string) (Answer, bool) {
 	default:
 		return Answer{}, false
 	}
-	a := Answer{Host: h, Addrs: slices.Clone(e.addrs), Source: src, From: e.from, TTL: left}
-	if len(e.addrs) == 0 {
-		a.Err = fmt.Errorf("resolving %s: %w", h, ErrNoAddresses)
-	}
+	a := e.answer(src, left)
+	a.Addrs = slices.Clone(a.Addrs)
 	c.cfg.Hooks.lookup(h, src, a.Err)
 	return a, true
+}
+
+// answer is e's answer as src with left to live; its Addrs are e's own, not to be modified. An
+// entry of no address is the error ErrNoAddresses.
+func (e *entry) answer(src Source, left time.Duration) Answer {
+	a := Answer{Host: e.host, Addrs: e.addrs, Source: src, From: e.from, TTL: left}
+	if len(e.addrs) == 0 {
+		a.Err = fmt.Errorf("resolving %s: %w", e.host, ErrNoAddresses)
+	}
+	return a
 }
 
 // refresh asks again for e's name in the background, once however many lookups read it.
@@ -135,16 +143,28 @@ func (c *Client) refresh(e *entry) {
 
 // fetch resolves h now, sharing one request with every concurrent fetch of h. The request runs
 // on the client's context with RefreshTimeout, not the caller's, so a caller that gives up does
-// not fail the others; the caller waits until ctx is done.
+// not fail the others; the caller waits until ctx is done. Each caller waits for the shared
+// request on a goroutine of the client's, so Close waits for them all.
 func (c *Client) fetch(ctx context.Context, h string) Answer {
-	ch := c.flight.DoChan(h, func() (any, error) {
-		ctx, cancel := context.WithTimeout(c.ctx, c.cfg.RefreshTimeout)
-		defer cancel()
-		return c.resolveHosts(ctx, []string{h})[0], nil
+	ch := make(chan Answer, 1)
+	ok := c.goBackground(func(bg context.Context) {
+		v, _, _ := c.flight.Do(h, func() (any, error) {
+			// A caller that missed just before the last request for h stored its answer finds
+			// it here instead of asking again.
+			if e := c.cache.get(h); e != nil && c.now().Before(e.expires) {
+				return e.answer(SourceCache, e.expires.Sub(c.now())), nil
+			}
+			bg, cancel := context.WithTimeout(bg, c.cfg.RefreshTimeout)
+			defer cancel()
+			return c.resolveHosts(bg, []string{h})[0], nil
+		})
+		ch <- v.(Answer)
 	})
+	if !ok {
+		return Answer{Host: h, Err: ErrClosed}
+	}
 	select {
-	case r := <-ch:
-		a := r.Val.(Answer)
+	case a := <-ch:
 		a.Addrs = slices.Clone(a.Addrs)
 		return a
 	case <-ctx.Done():

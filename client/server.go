@@ -1,6 +1,7 @@
 package client
 
 import (
+	"cmp"
 	"context"
 	"crypto/md5"
 	"encoding/hex"
@@ -72,7 +73,7 @@ func (c *Client) order() []*server {
 			out = append(out, s)
 		}
 	}
-	slices.SortStableFunc(bad, func(a, b *server) int { return int(a.badUntil.Load() - b.badUntil.Load()) })
+	slices.SortStableFunc(bad, func(a, b *server) int { return cmp.Compare(a.badUntil.Load(), b.badUntil.Load()) })
 	return append(out, bad...)
 }
 
