@@ -29,6 +29,11 @@ func newL2(t *testing.T, addrs []string, cfg fleet.L2Config) *fleet.L2 {
 	t.Helper()
 	rdb := fleet.NewClient(addrs, "")
 	t.Cleanup(func() { rdb.Close() })
+	if cfg.Timeout == 0 {
+		// Not the 5 ms default: a first read dials, which under -race on a busy machine can take
+		// longer and would count as a timeout. Tests of the timeout set their own.
+		cfg.Timeout = time.Second
+	}
 	l2, err := fleet.NewL2(rdb, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -92,7 +97,7 @@ func TestL2RedisDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l2 := newL2(t, []string{srv.Addr}, fleet.L2Config{TripAfter: 3, OpenFor: 5 * time.Second, Now: clk.Now, Metrics: m})
+	l2 := newL2(t, []string{srv.Addr}, fleet.L2Config{Timeout: fleet.DefaultL2Timeout, TripAfter: 3, OpenFor: 5 * time.Second, Now: clk.Now, Metrics: m})
 	ctx := ctxTimeout(t, 10*time.Second)
 	srv.Stop()
 	for i := range 3 {
