@@ -29,6 +29,7 @@ import (
 //	web.client.test    A 127.0.0.3
 //	dual.client.test   A 127.0.0.3, AAAA ::1
 //	empty.client.test  no addresses (NOERROR, empty)
+//	fail.client.test   SERVFAIL: the service answers UpstreamUnavailable
 //	nN.client.test     A 127.0.1.N, for batches
 const (
 	testAccount = "100000"
@@ -73,6 +74,8 @@ func (z zoneHandler) ServeDNS(w dns.ResponseWriter, q *dns.Msg) {
 		add("127.0.0.3")
 		add("::1")
 	case label == "empty":
+	case label == "fail":
+		m.Rcode = dns.RcodeServerFailure
 	case len(label) > 1 && label[0] == 'n' && strings.Trim(label[1:], "0123456789") == "":
 		add("127.0.1." + label[1:])
 	default:
@@ -118,7 +121,11 @@ type service struct {
 	mu       sync.Mutex
 	requests map[string]int // "path host=" → requests
 	total    atomic.Int64
+	hold     atomic.Pointer[func(*http.Request)] // if set, runs before each request is served
 }
+
+// Hold makes f run before each request is served (nil: none), e.g. to keep one waiting.
+func (s *service) Hold(f func(*http.Request)) { s.hold.Store(&f) }
 
 // startService starts a service; it trusts 127.0.0.1 as a proxy, so a test can say which client
 // it is with X-Forwarded-For (see xffTransport).
@@ -163,6 +170,9 @@ func startService(t testing.TB) *service {
 	}
 	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.count(r)
+		if f := s.hold.Load(); f != nil && *f != nil {
+			(*f)(r)
+		}
 		s.api.Public().ServeHTTP(w, r)
 	}))
 	t.Cleanup(s.srv.Close)

@@ -364,6 +364,17 @@ func TestLookupBatch(t *testing.T) {
 	if n := s.Requests("/resolve", "two.client.test,empty.client.test"); n != 1 {
 		t.Errorf("batch requests: %d, want 1 of both names", n)
 	}
+
+	// One name of a batch failing at the service (its element carries "error") goes to the local
+	// resolver; the others keep the service's answer.
+	got, err = c.LookupBatch(ctx, []string{"n3.client.test", "fail.client.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got[0].Source != client.SourceServer || got[1].Source != client.SourceLocalDNS ||
+		!slices.Equal(got[1].Addrs, addrs("127.0.0.9")) {
+		t.Errorf("a batch with one failing name: %+v", got)
+	}
 }
 
 // TestClosed: after Close a lookup fails with ErrClosed instead of starting work nobody stops.

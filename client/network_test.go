@@ -190,3 +190,39 @@ func TestCacheFile(t *testing.T) {
 		t.Errorf("after a corrupt file: %+v, %v; want a cold start", a, err)
 	}
 }
+
+// TestChangeDuringFetch: an answer being fetched when the network changes is returned to its
+// caller but not cached: it was chosen for the old network's address.
+func TestChangeDuringFetch(t *testing.T) {
+	t.Parallel()
+	s := startService(t)
+	arrived, release := make(chan struct{}), make(chan struct{})
+	var first sync.Once
+	s.Hold(func(r *http.Request) {
+		if r.URL.Query().Get("host") == "n8.client.test" {
+			first.Do(func() { // the first request waits for the change
+				close(arrived)
+				<-release
+			})
+		}
+	})
+	c := newClient(t, client.Config{Servers: []string{s.URL}, DisableLocalDNS: true})
+	ctx := context.Background()
+	done := make(chan client.Answer)
+	go func() {
+		a, _ := c.Resolve(ctx, "n8.client.test")
+		done <- a
+	}()
+	<-arrived
+	c.NetworkChanged()
+	close(release)
+	if a := <-done; a.Source != client.SourceServer || len(a.Addrs) != 1 {
+		t.Fatalf("the fetch in flight: %+v", a)
+	}
+	if a, err := c.Resolve(ctx, "n8.client.test"); err != nil || a.Source != client.SourceServer {
+		t.Errorf("after the change: %+v, %v; want asked again, not cached from the old network", a, err)
+	}
+	if n := s.Requests("/d", "n8.client.test"); n != 2 {
+		t.Errorf("requests: %d, want 2", n)
+	}
+}
