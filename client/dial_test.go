@@ -321,3 +321,65 @@ func TestDialLiteralAndErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestDialDualStack: dual.client.test has 127.0.0.3 and ::1. IPv6 is tried first (RFC 8305 §4);
+// when it refuses, IPv4 takes over at once and IPv6 is tried last from then on; tcp4 dials IPv4
+// only.
+func TestDialDualStack(t *testing.T) {
+	t.Parallel()
+	s := startService(t)
+	var l4, l6 net.Listener
+	var port string
+	for try := 0; l6 == nil && try < 20; try++ {
+		l, p := listenOn(t)
+		if l2, err := net.Listen("tcp", "[::1]:"+p); err == nil {
+			l4, l6, port = l, l2, p
+		} else {
+			l.Close()
+		}
+	}
+	if l6 == nil {
+		t.Skip("no port free on both 127.0.0.3 and ::1")
+	}
+	defer l4.Close()
+	for _, l := range []net.Listener{l4, l6} {
+		go func() {
+			for {
+				conn, err := l.Accept()
+				if err != nil {
+					return
+				}
+				conn.Close()
+			}
+		}()
+	}
+	var mu sync.Mutex
+	var events []client.DialEvent
+	c := newClient(t, client.Config{Servers: []string{s.URL}, DisableLocalDNS: true,
+		Hooks: client.Hooks{Dial: func(ev client.DialEvent) { mu.Lock(); events = append(events, ev); mu.Unlock() }}})
+	dial := func(network string) string {
+		t.Helper()
+		conn, err := c.DialContext(context.Background(), network, net.JoinHostPort("dual.client.test", port))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		return conn.RemoteAddr().String()
+	}
+	v4, v6 := "127.0.0.3:"+port, "[::1]:"+port
+	got := []string{dial("tcp"), dial("tcp4")}
+	l6.Close()
+	got = append(got, dial("tcp"), dial("tcp"))
+	if want := []string{v6, v4, v4, v4}; !slices.Equal(got, want) {
+		t.Errorf("connected to %v, want %v", got, want)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	var attempts []int
+	for _, ev := range events {
+		attempts = append(attempts, ev.Attempts)
+	}
+	if want := []int{1, 1, 2, 1}; !slices.Equal(attempts, want) {
+		t.Errorf("attempts %v, want %v", attempts, want)
+	}
+}
