@@ -94,8 +94,9 @@ type Config struct {
 	RefreshTimeout time.Duration
 
 	// LocalDNS answers when every server fails or a server says a name has no addresses; nil:
-	// net.DefaultResolver. DisableLocalDNS turns the fallback off.
-	LocalDNS        *net.Resolver
+	// net.DefaultResolver.
+	LocalDNS *net.Resolver
+	// DisableLocalDNS turns the local resolver fallback off: such lookups fail instead.
 	DisableLocalDNS bool
 	// LocalDNSTTL is how long a local resolver's answer is cached; default 30s.
 	LocalDNSTTL time.Duration

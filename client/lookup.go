@@ -174,6 +174,7 @@ func (c *Client) fetch(ctx context.Context, h string) Answer {
 
 // LookupBatch resolves hosts, asking the servers about the names not cached in batches of the
 // server's limit. Each answer carries its own Err; the error is non-nil only if every name failed.
+// A batch does not join a single lookup of one of its names in flight: it asks for it again.
 func (c *Client) LookupBatch(ctx context.Context, hosts []string) ([]Answer, error) {
 	out := make([]Answer, len(hosts))
 	var miss []string
