@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"context"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -122,7 +123,11 @@ type service struct {
 	requests map[string]int // "path host=" → requests
 	total    atomic.Int64
 	hold     atomic.Pointer[func(*http.Request)] // if set, runs before each request is served
+	down     atomic.Bool                         // answer every request 503 InternalError
 }
+
+// Down makes the service answer every request 503 (true) or serve again (false).
+func (s *service) Down(down bool) { s.down.Store(down) }
 
 // Hold makes f run before each request is served (nil: none), e.g. to keep one waiting.
 func (s *service) Hold(f func(*http.Request)) { s.hold.Store(&f) }
@@ -172,6 +177,11 @@ func startService(t testing.TB) *service {
 		s.count(r)
 		if f := s.hold.Load(); f != nil && *f != nil {
 			(*f)(r)
+		}
+		if s.down.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, `{"code":"InternalError","message":"down for the test"}`)
+			return
 		}
 		s.api.Public().ServeHTTP(w, r)
 	}))

@@ -136,7 +136,9 @@ func (c *Client) refresh(e *entry) {
 		ctx, cancel := context.WithTimeout(ctx, c.cfg.RefreshTimeout)
 		defer cancel()
 		_, _, _ = c.flight.Do(e.host, func() (any, error) {
-			return c.resolveHosts(ctx, []string{e.host})[0], nil
+			// A server's answer going stale is kept while the servers fail (RFC 8767): the
+			// local resolver is for names the servers cannot answer, not a fresher source.
+			return c.resolveHosts(ctx, []string{e.host}, e.from == SourceServer)[0], nil
 		})
 	})
 }
@@ -156,7 +158,7 @@ func (c *Client) fetch(ctx context.Context, h string) Answer {
 			}
 			bg, cancel := context.WithTimeout(bg, c.cfg.RefreshTimeout)
 			defer cancel()
-			return c.resolveHosts(bg, []string{h})[0], nil
+			return c.resolveHosts(bg, []string{h}, false)[0], nil
 		})
 		ch <- v.(Answer)
 	})
@@ -201,7 +203,7 @@ func (c *Client) LookupBatch(ctx context.Context, hosts []string) ([]Answer, err
 		}
 	}
 	if len(miss) > 0 {
-		got := c.resolveHosts(ctx, miss)
+		got := c.resolveHosts(ctx, miss, false)
 		for i, j := range missAt {
 			if j > 0 {
 				out[i] = got[j-1]
@@ -241,16 +243,14 @@ func (c *Client) PreResolve(ctx context.Context, hosts ...string) error {
 }
 
 // resolveHosts asks the servers about hosts (canonical, distinct) in batches of the limit, falls
-// back to the local resolver for each name they fail or have nothing for, caches what it learns
-// and returns one answer per host, in order.
-func (c *Client) resolveHosts(ctx context.Context, hosts []string) []Answer {
+// back to the local resolver for each name they fail or have nothing for (unless keepStale and
+// they failed: then the stale entry stays), caches what it learns and returns one answer per
+// host, in order.
+func (c *Client) resolveHosts(ctx context.Context, hosts []string, keepStale bool) []Answer {
 	gen := c.cache.generation()
 	got := make(map[string]hostAnswer, len(hosts))
-	var askErr error
 	for chunk := range slices.Chunk(hosts, max(1, int(c.limit.Load()))) {
-		if err := c.askChunk(ctx, chunk, got); err != nil {
-			askErr = err
-		}
+		c.askChunk(ctx, chunk, got)
 	}
 	for _, a := range got {
 		if a.clientIP.IsValid() {
@@ -262,46 +262,44 @@ func (c *Client) resolveHosts(ctx context.Context, hosts []string) []Answer {
 	}
 	out := make([]Answer, len(hosts))
 	for i, h := range hosts {
-		out[i] = c.settle(ctx, h, got[h], askErr, gen)
+		out[i] = c.settle(ctx, h, got[h], gen, keepStale)
 	}
 	return out
 }
 
-// askChunk asks about one batch and puts the answers into got. A server's TooManyHosts lowers the
-// limit to the one it names (or halves the batch) and asks again in smaller batches.
-func (c *Client) askChunk(ctx context.Context, chunk []string, got map[string]hostAnswer) error {
+// askChunk asks about one batch and puts an answer for each of its hosts into got: the server's,
+// or the error. A server's TooManyHosts lowers the limit to the one it names (or halves the
+// batch) and asks again in smaller batches.
+func (c *Client) askChunk(ctx context.Context, chunk []string, got map[string]hostAnswer) {
 	ans, err := c.ask(ctx, chunk)
 	if limit, ok := tooManyHosts(err); ok && len(chunk) > 1 {
 		if limit <= 0 || limit >= len(chunk) {
 			limit = len(chunk) / 2
 		}
 		c.limit.Store(int64(limit))
-		var errs []error
 		for small := range slices.Chunk(chunk, limit) {
-			errs = append(errs, c.askChunk(ctx, small, got))
+			c.askChunk(ctx, small, got)
 		}
-		return errors.Join(errs...)
+		return
 	}
-	if err != nil {
-		return err
-	}
-	for h, a := range ans {
+	for _, h := range chunk {
+		a, ok := ans[h]
+		switch {
+		case err != nil:
+			a = hostAnswer{err: err}
+		case !ok:
+			a = hostAnswer{err: fmt.Errorf("resolving %s: the server's answer left it out", h)}
+		}
 		got[h] = a
 	}
-	for _, h := range chunk { // a host the server left out of its answer failed
-		if _, ok := got[h]; !ok {
-			got[h] = hostAnswer{err: fmt.Errorf("resolving %s: the server's answer left it out", h)}
-		}
-	}
-	return nil
 }
 
 // settle turns what the servers said about h into its answer, asking the local resolver if they
-// failed or had no address, and caches it under gen.
-func (c *Client) settle(ctx context.Context, h string, sa hostAnswer, askErr error, gen uint64) Answer {
+// failed (unless keepStale) or had no address, and caches it under gen.
+func (c *Client) settle(ctx context.Context, h string, sa hostAnswer, gen uint64, keepStale bool) Answer {
 	failed := sa.err
-	if failed == nil && sa.addrs == nil && askErr != nil {
-		failed = askErr
+	if failed != nil && keepStale {
+		return Answer{Host: h, Err: fmt.Errorf("refreshing %s: %w", h, failed)}
 	}
 	if failed == nil && len(sa.addrs) > 0 {
 		c.store(h, sa.addrs, max(sa.ttl, c.cfg.MinTTL), SourceServer, gen)

@@ -405,3 +405,33 @@ func TestConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestStaleKeptWhileServersFail: a server's answer past its TTL stays in use while the servers
+// fail (RFC 8767), its refresh does not replace it with the local resolver's; a name never
+// answered still gets the local resolver's.
+func TestStaleKeptWhileServersFail(t *testing.T) {
+	t.Parallel()
+	s := startService(t)
+	local := startLocalDNS(t)
+	clk := newClock()
+	c := newClient(t, client.Config{Servers: []string{s.URL}, LocalDNS: local.Resolver, Now: clk.Now})
+	ctx := context.Background()
+	if _, err := c.Lookup(ctx, "web.client.test"); err != nil {
+		t.Fatal(err)
+	}
+	s.Down(true)
+	clk.Advance((zoneTTL + 5) * time.Second)
+	for range 2 {
+		a, err := c.Resolve(ctx, "web.client.test")
+		if err != nil || a.Source != client.SourceStale || !slices.Equal(a.Addrs, addrs("127.0.0.3")) {
+			t.Errorf("with the servers down: %+v, %v; want the stale server answer", a, err)
+		}
+		c.Settle() // the refresh failed
+	}
+	if local.Queries() != 0 {
+		t.Errorf("the local resolver was asked %d times for a name with a stale server answer", local.Queries())
+	}
+	if a, err := c.Resolve(ctx, "n5.client.test"); err != nil || a.Source != client.SourceLocalDNS {
+		t.Errorf("a miss with the servers down: %+v, %v; want the local resolver", a, err)
+	}
+}
