@@ -19,45 +19,20 @@ import (
 // FailedAddrTTL are tried after the others. network is "tcp", "tcp4" or "tcp6".
 func (c *Client) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
 	start := c.now()
-	host, portStr, err := net.SplitHostPort(address)
+	host, port, err := splitAddr(ctx, network, address)
 	if err != nil {
 		return nil, &net.OpError{Op: "dial", Net: network, Err: err}
-	}
-	port, err := strconv.ParseUint(portStr, 10, 16)
-	if err != nil {
-		port, err = lookupPort(ctx, network, portStr)
-		if err != nil {
-			return nil, &net.OpError{Op: "dial", Net: network, Err: err}
-		}
-	}
-	switch network {
-	case "tcp", "tcp4", "tcp6":
-	default:
-		return nil, &net.OpError{Op: "dial", Net: network, Err: net.UnknownNetworkError(network)}
 	}
 	ans, err := c.Resolve(ctx, host)
 	if err != nil {
 		return nil, &net.OpError{Op: "dial", Net: network, Err: err}
 	}
-	targets := c.order4dial(network, ans.Addrs, uint16(port))
+	targets := c.order4dial(network, ans.Addrs, port)
 	if len(targets) == 0 {
 		err := fmt.Errorf("resolving %s: %w for %s", host, ErrNoAddresses, network)
 		return nil, &net.OpError{Op: "dial", Net: network, Err: err}
 	}
-	var conn net.Conn
-	var winner netip.AddrPort
-	attempts := 1
-	if len(targets) == 1 { // nothing to race: spare the goroutine, timer and cancellation
-		winner = targets[0]
-		if conn, err = c.dialer.DialContext(ctx, network, winner.String()); err != nil {
-			winner = netip.AddrPort{}
-			if ctx.Err() == nil {
-				c.failed.mark(targets[0].Addr(), c.now().Add(c.cfg.FailedAddrTTL))
-			}
-		}
-	} else {
-		conn, winner, attempts, err = c.race(ctx, network, targets)
-	}
+	conn, winner, attempts, err := c.dialTargets(ctx, network, targets)
 	if ans.Source != SourceLiteral {
 		c.cfg.Hooks.dial(DialEvent{Host: ans.Host, Addr: winner, Source: ans.Source, Attempts: attempts,
 			Took: c.now().Sub(start), Err: err})
@@ -65,9 +40,39 @@ func (c *Client) DialContext(ctx context.Context, network, address string) (net.
 	return conn, err
 }
 
-func lookupPort(ctx context.Context, network, service string) (uint64, error) {
-	p, err := net.DefaultResolver.LookupPort(ctx, network, service)
-	return uint64(p), err
+// splitAddr splits "host:port" of a TCP network; a port may be a service name ("https").
+func splitAddr(ctx context.Context, network, address string) (string, uint16, error) {
+	switch network {
+	case "tcp", "tcp4", "tcp6":
+	default:
+		return "", 0, net.UnknownNetworkError(network)
+	}
+	host, service, err := net.SplitHostPort(address)
+	if err != nil {
+		return "", 0, err
+	}
+	if port, err := strconv.ParseUint(service, 10, 16); err == nil {
+		return host, uint16(port), nil
+	}
+	port, err := net.DefaultResolver.LookupPort(ctx, network, service)
+	return host, uint16(port), err
+}
+
+// dialTargets connects to one of targets: the only one directly (nothing to race: no goroutine,
+// timer or cancellation to pay for), several by race.
+func (c *Client) dialTargets(ctx context.Context, network string, targets []netip.AddrPort) (net.Conn, netip.AddrPort, int, error) {
+	if len(targets) > 1 {
+		return c.race(ctx, network, targets)
+	}
+	conn, err := c.dialer.DialContext(ctx, network, targets[0].String())
+	if err != nil {
+		if ctx.Err() == nil {
+			c.failed.mark(targets[0].Addr(), c.now().Add(c.cfg.FailedAddrTTL))
+		}
+		return nil, netip.AddrPort{}, 1, err
+	}
+	c.failed.forget(targets[0].Addr())
+	return conn, targets[0], 1, nil
 }
 
 // order4dial keeps the addresses of network's families and orders them for the race: addresses
