@@ -21,8 +21,11 @@ func (c *Client) NetworkChanged() {
 	c.changed("called")
 }
 
-// noteClientIP remembers the address a server answered for and reports whether it differs from
-// the one before: then the network changed, and changed has run.
+// noteClientIP remembers the address a server answered for and reports whether it left the
+// subnet of the one before: then the network changed, and changed has run. The subnet is the
+// /24 (IPv6: /56) the server sends upstream as the client's (docs/design.md §6.1), so answers
+// cannot differ within it; a carrier-grade NAT that shows one device under several addresses of
+// its pool does not empty the cache at every request.
 func (c *Client) noteClientIP(ip netip.Addr) bool {
 	ip = ip.Unmap()
 	for {
@@ -31,13 +34,27 @@ func (c *Client) noteClientIP(ip netip.Addr) bool {
 			return false
 		}
 		if c.clientIP.CompareAndSwap(old, &ip) {
-			if old == nil {
+			if old == nil || sameSubnet(*old, ip) {
 				return false
 			}
 			c.changed("client_ip")
 			return true
 		}
 	}
+}
+
+// sameSubnet reports whether a and b share their /24 (IPv6: /56), the ECS source prefix.
+func sameSubnet(a, b netip.Addr) bool {
+	bits := 24
+	if a.Is6() {
+		bits = 56
+	}
+	if a.BitLen() != b.BitLen() {
+		return false
+	}
+	pa, _ := a.Prefix(bits)
+	pb, _ := b.Prefix(bits)
+	return pa == pb
 }
 
 // changed drops what depended on the old network and re-resolves the pre-resolved names.

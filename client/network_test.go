@@ -72,8 +72,9 @@ func TestNetworkChanged(t *testing.T) {
 	}
 }
 
-// TestClientIPChange: a server reporting another client_ip means the client moved; what was
-// cached for the old address is dropped, the answer for the new one kept.
+// TestClientIPChange: a server reporting a client_ip in another /24 means the client moved; what
+// was cached for the old address is dropped, the answer for the new one kept. Another address of
+// the same /24 changes nothing.
 func TestClientIPChange(t *testing.T) {
 	t.Parallel()
 	s := startService(t)
@@ -92,6 +93,13 @@ func TestClientIPChange(t *testing.T) {
 	}
 	if _, err := c.Lookup(ctx, "n1.client.test"); err != nil {
 		t.Fatal(err)
+	}
+	xff.Move(netip.MustParseAddr("198.51.100.99")) // another address of the same /24: a NAT pool
+	if _, err := c.Lookup(ctx, "n3.client.test"); err != nil {
+		t.Fatal(err)
+	}
+	if a, err := c.Resolve(ctx, "web.client.test"); err != nil || a.Source != client.SourceCache {
+		t.Errorf("after a move within the /24: %+v, %v; want still cached", a, err)
 	}
 	if len(reasons) != 0 {
 		t.Fatalf("a change on the same network: %v", reasons)
