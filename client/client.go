@@ -138,6 +138,9 @@ type Client struct {
 	flight   singleflight.Group
 	failed   *failedAddrs
 	clientIP atomic.Pointer[netip.Addr] // the address the servers last said we have
+	// seen4 and seen6 are the last IPv4 and IPv6 addresses reported: a dual-stack client reaches
+	// its servers over either family, and only a change within one family is a move.
+	seen4, seen6 atomic.Pointer[netip.Addr]
 
 	mu         sync.Mutex
 	preresolve map[string]struct{} // names PreResolve warmed, re-resolved on a network change

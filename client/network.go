@@ -18,22 +18,29 @@ import (
 // returned to their callers but not cached.
 func (c *Client) NetworkChanged() {
 	c.clientIP.Store(nil)
+	c.seen4.Store(nil)
+	c.seen6.Store(nil)
 	c.changed("called")
 }
 
 // noteClientIP remembers the address a server answered for and reports whether it left the
-// subnet of the one before: then the network changed, and changed has run. The subnet is the
+// subnet of the one of its family before: then the network changed, and changed has run. The subnet is the
 // /24 (IPv6: /56) the server sends upstream as the client's (docs/design.md §6.1), so answers
 // cannot differ within it; a carrier-grade NAT that shows one device under several addresses of
 // its pool does not empty the cache at every request.
 func (c *Client) noteClientIP(ip netip.Addr) bool {
 	ip = ip.Unmap()
+	c.clientIP.Store(&ip)
+	seen := &c.seen4
+	if ip.Is6() {
+		seen = &c.seen6
+	}
 	for {
-		old := c.clientIP.Load()
+		old := seen.Load()
 		if old != nil && *old == ip {
 			return false
 		}
-		if c.clientIP.CompareAndSwap(old, &ip) {
+		if seen.CompareAndSwap(old, &ip) {
 			if old == nil || sameSubnet(*old, ip) {
 				return false
 			}
@@ -48,9 +55,6 @@ func sameSubnet(a, b netip.Addr) bool {
 	bits := 24
 	if a.Is6() {
 		bits = 56
-	}
-	if a.BitLen() != b.BitLen() {
-		return false
 	}
 	pa, _ := a.Prefix(bits)
 	pb, _ := b.Prefix(bits)

@@ -74,7 +74,7 @@ func TestNetworkChanged(t *testing.T) {
 
 // TestClientIPChange: a server reporting a client_ip in another /24 means the client moved; what
 // was cached for the old address is dropped, the answer for the new one kept. Another address of
-// the same /24 changes nothing.
+// the same /24 changes nothing, and neither does reaching the server over the other family.
 func TestClientIPChange(t *testing.T) {
 	t.Parallel()
 	s := startService(t)
@@ -103,6 +103,17 @@ func TestClientIPChange(t *testing.T) {
 	}
 	if len(reasons) != 0 {
 		t.Fatalf("a change on the same network: %v", reasons)
+	}
+	xff.Move(netip.MustParseAddr("2001:db8:1::7")) // the same device reaching the server over IPv6
+	if _, err := c.Lookup(ctx, "n4.client.test"); err != nil {
+		t.Fatal(err)
+	}
+	xff.Move(netip.MustParseAddr("198.51.100.99")) // and over IPv4 again
+	if _, err := c.Lookup(ctx, "n5.client.test"); err != nil {
+		t.Fatal(err)
+	}
+	if a, err := c.Resolve(ctx, "web.client.test"); err != nil || a.Source != client.SourceCache || len(reasons) != 0 {
+		t.Errorf("after alternating families: %+v, %v, changes %v; want still cached", a, err, reasons)
 	}
 	xff.Move(away)
 	if _, err := c.Lookup(ctx, "n2.client.test"); err != nil {

@@ -78,7 +78,7 @@ func (c *Client) load() {
 		return
 	}
 	if ip, err := netip.ParseAddr(f.ClientIP); err == nil {
-		c.clientIP.Store(&ip)
+		c.noteClientIP(ip)
 	}
 	gen, n := c.cache.generation(), 0
 	for _, fe := range f.Entries {
