@@ -156,6 +156,10 @@ type Client struct {
 // have an address for.
 var ErrNoAddresses = errors.New("no addresses")
 
+// ErrInvalidHost is returned (wrapped) for a name that is not a host name: labels of letters,
+// digits, hyphens and underscores, 1–63 bytes each, 253 in all. Nothing is asked for it.
+var ErrInvalidHost = errors.New("invalid host name")
+
 // ErrClosed is returned by lookups and dials after Close.
 var ErrClosed = errors.New("client closed")
 

@@ -59,7 +59,7 @@ type Answer struct {
 	Source Source
 	From   Source        // SourceServer or SourceLocalDNS: who gave the addresses
 	TTL    time.Duration // time left to expiry; negative for a stale answer
-	Err    error         // LookupBatch only: this name's error
+	Err    error         // the lookup's error (Resolve returns it too)
 }
 
 // Lookup returns host's addresses: from the cache, stale from the cache while refreshing, or
@@ -80,7 +80,7 @@ func (c *Client) Resolve(ctx context.Context, host string) (Answer, error) {
 		return Answer{Host: h, Addrs: []netip.Addr{ip.Unmap()}, Source: SourceLiteral}, nil
 	}
 	if !validHost(h) {
-		return Answer{Host: h}, fmt.Errorf("resolving %q: invalid host name", host)
+		return Answer{Host: h}, fmt.Errorf("resolving %q: %w", host, ErrInvalidHost)
 	}
 	if c.ctx.Err() != nil {
 		return Answer{Host: h}, ErrClosed
@@ -187,7 +187,7 @@ func (c *Client) LookupBatch(ctx context.Context, hosts []string) ([]Answer, err
 		case ok:
 			out[i] = Answer{Host: h, Addrs: []netip.Addr{ip.Unmap()}, Source: SourceLiteral}
 		case !validHost(h):
-			out[i] = Answer{Host: h, Err: fmt.Errorf("resolving %q: invalid host name", host)}
+			out[i] = Answer{Host: h, Err: fmt.Errorf("resolving %q: %w", host, ErrInvalidHost)}
 		case c.ctx.Err() != nil:
 			out[i] = Answer{Host: h, Err: ErrClosed}
 		default:

@@ -361,6 +361,9 @@ func TestLookupBatch(t *testing.T) {
 			t.Errorf("answer %d: %+v, want from %v", i, a, want[i])
 		}
 	}
+	if !errors.Is(got[2].Err, client.ErrInvalidHost) {
+		t.Errorf("a bad name: %v, want ErrInvalidHost", got[2].Err)
+	}
 	if n := s.Requests("/resolve", "two.client.test,empty.client.test"); n != 1 {
 		t.Errorf("batch requests: %d, want 1 of both names", n)
 	}
