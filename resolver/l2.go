@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/httpdns/httpdns/cache"
+	"github.com/httpdns/httpdns/dnsmsg"
 	"github.com/miekg/dns"
 )
 
@@ -229,6 +230,9 @@ func (r *Resolver) fromL2(ctx context.Context, req *request, key cache.Key, part
 	case err != nil:
 		r.metrics.l2.WithLabelValues("corrupt").Inc()
 		return fetched{}, false
+	case !r.plausibleL2(f, key.Qtype):
+		r.metrics.l2.WithLabelValues("corrupt").Inc()
+		return fetched{}, false
 	case f.entry.Remaining(r.cfg.Now()) == 0 || !sharedRcode(f.entry.Rcode):
 		r.metrics.l2.WithLabelValues("expired").Inc()
 		return fetched{}, false
@@ -242,6 +246,36 @@ func (r *Resolver) fromL2(ctx context.Context, req *request, key cache.Key, part
 	f = r.storeL2(req, key, f)
 	f.l2 = true
 	return f, true
+}
+
+// l2ClockSkew is how far in this node's future another node's fetch time may lie: the nodes' clocks
+// differ a little; a value fetched later than that was not written by a node of this fleet.
+const l2ClockSkew = time.Minute
+
+// plausibleL2 reports whether f, decoded from the L2, is an answer a resolver of this fleet could have
+// stored for a key of qtype: anyone who reaches Redis can write a value that decodes, and a used value is
+// cached and served as this node's own. Its TTL is within this node's clamps (MaxTTL, NegativeMaxTTL for a
+// negative answer: a TTL of years would pin it here for years), it was not fetched in the future (which
+// would keep it fresh past its TTL), its addresses are distinct and of qtype's family (at most
+// dnsmsg.MaxAddrs, which the decoding bounds), and an NXDOMAIN holds none.
+func (r *Resolver) plausibleL2(f fetched, qtype uint16) bool {
+	e := f.entry
+	maxTTL := r.ttlSeconds(r.cfg.MaxTTL)
+	if len(e.IPs) == 0 || e.Rcode != dns.RcodeSuccess {
+		maxTTL = min(maxTTL, r.ttlSeconds(r.cfg.NegativeMaxTTL))
+	}
+	if e.TTL > maxTTL || e.Fetched.After(r.cfg.Now().Add(l2ClockSkew)) {
+		return false
+	}
+	if e.Rcode == dns.RcodeNameError && len(e.IPs) > 0 || len(e.IPs) > dnsmsg.MaxAddrs {
+		return false
+	}
+	for i, a := range e.IPs {
+		if (qtype == TypeA) != a.Is4() || a.Is4In6() || slices.Contains(e.IPs[:i], a) {
+			return false
+		}
+	}
+	return true
 }
 
 // sharedAnswer reports whether key's answer here was taken from the fleet's shared cache and not

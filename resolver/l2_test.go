@@ -379,3 +379,72 @@ func TestL2IgnoresImplausibleValues(t *testing.T) {
 		}
 	}
 }
+
+// TestL2RefusesImplausibleAnswers: a value anyone could have written to Redis that decodes but that no node
+// of the fleet would have stored — a TTL over the clamps, a fetch time in the future, addresses of the other
+// family, twice the same address, an NXDOMAIN with addresses — is not cached or served: the miss goes
+// upstream and the value counts as corrupt.
+func TestL2RefusesImplausibleAnswers(t *testing.T) {
+	t.Parallel()
+	addr := redistest.Start(t)
+	l2 := newL2(t, addr, fleet.L2Config{})
+	e := newEnv(t, envOptions{whitelist: "*.cdn-a.test subnet\n", l2: l2})
+	host, bogusIP := "img.cdn-a.test", netip.MustParseAddr("192.0.2.66")
+	now := e.clock.Now()
+	for i, tc := range []struct {
+		name  string
+		entry cache.Entry
+	}{
+		{"ttl of ten years", cache.Entry{IPs: []netip.Addr{bogusIP}, TTL: 10 * 365 * 86400, Fetched: now}},
+		{"ttl over max_ttl", cache.Entry{IPs: []netip.Addr{bogusIP}, TTL: 3601, Fetched: now}},
+		{"negative ttl over negative max", cache.Entry{Rcode: dns.RcodeNameError, TTL: 3600, Fetched: now}},
+		{"fetched in a year", cache.Entry{IPs: []netip.Addr{bogusIP}, TTL: 300, Fetched: now.AddDate(1, 0, 0)}},
+		{"IPv6 for A", cache.Entry{IPs: []netip.Addr{netip.MustParseAddr("2001:db8::66")}, TTL: 300, Fetched: now}},
+		{"IPv4-mapped for A", cache.Entry{IPs: []netip.Addr{netip.MustParseAddr("::ffff:192.0.2.66")}, TTL: 300, Fetched: now}},
+		{"duplicate addresses", cache.Entry{IPs: []netip.Addr{bogusIP, bogusIP}, TTL: 300, Fetched: now}},
+		{"NXDOMAIN with addresses", cache.Entry{Rcode: dns.RcodeNameError, IPs: []netip.Addr{bogusIP}, TTL: 60, Fetched: now}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			client := e.clientOf(t, 50+i, 10)
+			req := e.r.classify(host, TypeA, client)
+			fill := req.tierKey()
+			l2.Put(fill, encodeL2(fetched{key: fill, entry: tc.entry}), time.Minute)
+			flush(t, l2)
+			before := l2Corrupt(t, e)
+			a := resolve(t, e, host, TypeA, client)
+			if a.Source != "miss" || slices.Contains(a.IPs, bogusIP) || a.TTL > 3600 {
+				t.Fatalf("%+v, want the value refused and the answer from upstream", a)
+			}
+			if got := l2Corrupt(t, e); got != before+1 {
+				t.Errorf("corrupt values %v, want %v", got, before+1)
+			}
+		})
+	}
+	// The control: the same shape within bounds is used.
+	client := e.clientOf(t, 70, 10)
+	req := e.r.classify(host, TypeA, client)
+	fill := req.tierKey()
+	l2.Put(fill, encodeL2(fetched{key: fill, entry: cache.Entry{IPs: []netip.Addr{bogusIP}, TTL: 3600,
+		Fetched: now.Add(30 * time.Second)}}), time.Minute)
+	flush(t, l2)
+	if a := resolve(t, e, host, TypeA, client); a.Source != "l2" || !slices.Equal(a.IPs, []netip.Addr{bogusIP}) {
+		t.Fatalf("a plausible value: %+v, want it used", a)
+	}
+}
+
+// l2Corrupt is e's count of shared-cache values refused as corrupt (0 before the first).
+func l2Corrupt(t *testing.T, e *env) float64 {
+	t.Helper()
+	mfs, err := e.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			if mf.GetName() == "httpdns_resolver_l2_values_total" && hasLabels(m, []string{"result", "corrupt"}) {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	return 0
+}
