@@ -30,6 +30,9 @@ const (
 	DefaultMaxEntries = 1024
 	// DefaultMaxStale is how long after its TTL an answer is still returned while it is refreshed.
 	DefaultMaxStale = time.Hour
+	// DefaultMaxTTL is the longest a server's answer is cached, whatever TTL it gives: the
+	// server's own default upper clamp (docs/design.md §5).
+	DefaultMaxTTL = time.Hour
 	// DefaultLocalDNSTTL is how long an answer of the local resolver is cached (net.Resolver gives
 	// no TTL).
 	DefaultLocalDNSTTL = 30 * time.Second
@@ -90,6 +93,10 @@ type Config struct {
 	// MinTTL is the least time an answer is cached (a server's ttl of 0 would mean no cache);
 	// default 10s.
 	MinTTL time.Duration
+	// MaxTTL is the longest a server's answer is cached, whatever TTL it gives (a broken or
+	// hostile server's TTL of years would pin its addresses for years); default 1h, and never
+	// under MinTTL.
+	MaxTTL time.Duration
 	// RefreshTimeout bounds a background refresh; default 10s.
 	RefreshTimeout time.Duration
 
@@ -141,6 +148,8 @@ type Client struct {
 	// seen4 and seen6 are the last IPv4 and IPv6 addresses reported: a dual-stack client reaches
 	// its servers over either family, and only a change within one family is a move.
 	seen4, seen6 atomic.Pointer[netip.Addr]
+	// moved is when (unix nanoseconds) a reported client address last counted as a network change.
+	moved atomic.Int64
 
 	mu         sync.Mutex
 	preresolve map[string]struct{} // names PreResolve warmed, re-resolved on a network change
@@ -230,6 +239,7 @@ func (cfg *Config) setDefaults() {
 	cfg.MaxEntries = cmp.Or(cfg.MaxEntries, DefaultMaxEntries)
 	cfg.MaxStale = cmp.Or(cfg.MaxStale, DefaultMaxStale)
 	cfg.MinTTL = cmp.Or(cfg.MinTTL, 10*time.Second)
+	cfg.MaxTTL = max(cmp.Or(cfg.MaxTTL, DefaultMaxTTL), cfg.MinTTL)
 	cfg.RefreshTimeout = cmp.Or(cfg.RefreshTimeout, DefaultRefreshTimeout)
 	cfg.LocalDNSTTL = cmp.Or(cfg.LocalDNSTTL, DefaultLocalDNSTTL)
 	cfg.FallbackDelay = cmp.Or(cfg.FallbackDelay, DefaultFallbackDelay)

@@ -301,9 +301,10 @@ func (c *Client) settle(ctx context.Context, h string, sa hostAnswer, gen uint64
 	if failed != nil && keepStale {
 		return Answer{Host: h, Err: fmt.Errorf("refreshing %s: %w", h, failed)}
 	}
+	ttl := min(max(sa.ttl, c.cfg.MinTTL), c.cfg.MaxTTL)
 	if failed == nil && len(sa.addrs) > 0 {
-		c.store(h, sa.addrs, max(sa.ttl, c.cfg.MinTTL), SourceServer, gen)
-		return Answer{Host: h, Addrs: sa.addrs, Source: SourceServer, From: SourceServer, TTL: max(sa.ttl, c.cfg.MinTTL)}
+		c.store(h, sa.addrs, ttl, SourceServer, gen)
+		return Answer{Host: h, Addrs: sa.addrs, Source: SourceServer, From: SourceServer, TTL: ttl}
 	}
 	why := failed
 	if why == nil {
@@ -321,7 +322,7 @@ func (c *Client) settle(ctx context.Context, h string, sa hostAnswer, gen uint64
 		}
 	}
 	if failed == nil { // the server said: no address. Remember that for its TTL.
-		c.store(h, nil, max(sa.ttl, c.cfg.MinTTL), SourceServer, gen)
+		c.store(h, nil, ttl, SourceServer, gen)
 		why = ErrNoAddresses
 	}
 	return Answer{Host: h, Err: fmt.Errorf("resolving %s: %w", h, why)}

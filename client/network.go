@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/netip"
 	"slices"
+	"time"
 )
 
 // The answers of an HTTPDNS server depend on the client's address (the edge is chosen for its
@@ -41,13 +42,31 @@ func (c *Client) noteClientIP(ip netip.Addr) bool {
 			return false
 		}
 		if seen.CompareAndSwap(old, &ip) {
-			if old == nil || sameSubnet(*old, ip) {
+			if old == nil || sameSubnet(*old, ip) || !c.mayMove() {
 				return false
 			}
 			c.changed("client_ip")
 			return true
 		}
 	}
+}
+
+// minMoveInterval is the least time between two network changes inferred from the reported
+// client address. A server whose answers alternate between subnets (a broken one, or a fleet
+// behind proxies it does not trust, each reporting its own address) would otherwise empty the
+// cache at every other answer and re-resolve the pre-resolved names each time: nothing would stay
+// cached, and every lookup would cost requests. NetworkChanged is never held back.
+const minMoveInterval = 10 * time.Second
+
+// mayMove reports whether a reported address may count as a network change now, and if so
+// records it.
+func (c *Client) mayMove() bool {
+	now := c.now().UnixNano()
+	last := c.moved.Load()
+	if last != 0 && now-last < int64(minMoveInterval) {
+		return false
+	}
+	return c.moved.CompareAndSwap(last, now)
 }
 
 // sameSubnet reports whether a and b share their /24 (IPv6: /56), the ECS source prefix.

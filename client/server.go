@@ -116,9 +116,12 @@ func (c *Client) askOne(ctx context.Context, s *server, hosts []string) (map[str
 		return nil, err
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
 	if err != nil {
 		return nil, fmt.Errorf("reading %s's answer: %w", s.base, err)
+	}
+	if len(body) > maxBody {
+		return nil, fmt.Errorf("reading %s's answer: over %d bytes", s.base, maxBody)
 	}
 	if resp.StatusCode != http.StatusOK {
 		se := &ServerError{Server: s.base, Status: resp.StatusCode}
@@ -189,7 +192,7 @@ func parseSingle(body []byte, host string) (map[string]hostAnswer, error) {
 	if err := json.Unmarshal(body, &b); err != nil {
 		return nil, fmt.Errorf("parsing the answer for %s: %w", host, err)
 	}
-	a := hostAnswer{ttl: time.Duration(b.TTL) * time.Second}
+	a := hostAnswer{ttl: ttlOf(b.TTL)}
 	a.clientIP, _ = netip.ParseAddr(b.ClientIP)
 	a.addrs = appendAddrs(appendAddrs(nil, b.IPs), b.IPsV6)
 	return map[string]hostAnswer{host: a}, nil
@@ -215,7 +218,7 @@ func parseBatch(body []byte) (map[string]hostAnswer, error) {
 		}
 		a.err = nil
 		a.addrs = appendAddrs(appendAddrs(a.addrs, el.IPs), el.IPsV6)
-		if ttl := time.Duration(el.TTL) * time.Second; ttl > 0 && (a.ttl == 0 || ttl < a.ttl) {
+		if ttl := ttlOf(el.TTL); ttl > 0 && (a.ttl == 0 || ttl < a.ttl) {
 			a.ttl = ttl
 		}
 		if ip, err := netip.ParseAddr(el.ClientIP); err == nil {
@@ -226,16 +229,36 @@ func parseBatch(body []byte) (map[string]hostAnswer, error) {
 	return out, nil
 }
 
+// maxAddrs bounds the addresses taken from one list of an answer (a family's): the server keeps
+// at most 32 a family (docs/design.md §5), and a dial races only the first few anyway. A host
+// holds at most maxHostAddrs, however many elements of a batch name it.
+const (
+	maxAddrs     = 32
+	maxHostAddrs = 2 * maxAddrs
+)
+
+// ttlOf is a server's ttl in seconds as a duration: negative is 0, and over 2^31-1 (RFC 2181 §8's
+// largest TTL) is that, so no ttl overflows a Duration; settle clamps it to MaxTTL.
+func ttlOf(secs int64) time.Duration {
+	return time.Duration(min(max(secs, 0), 1<<31-1)) * time.Second
+}
+
 // appendAddrs appends the strings that parse as addresses (as the SDKs do, others are dropped),
-// IPv4-mapped ones unmapped, without duplicates.
+// IPv4-mapped ones unmapped, without duplicates: at most maxAddrs of list, and no more once out
+// holds maxHostAddrs (a broken server's thousands of addresses would cost a quadratic dedup).
 func appendAddrs(out []netip.Addr, list []string) []netip.Addr {
+	taken := 0
 	for _, s := range list {
+		if taken == maxAddrs || len(out) >= maxHostAddrs {
+			break
+		}
 		a, err := netip.ParseAddr(s)
 		if err != nil || a.Zone() != "" {
 			continue
 		}
 		if a = a.Unmap(); !slices.Contains(out, a) {
 			out = append(out, a)
+			taken++
 		}
 	}
 	return out

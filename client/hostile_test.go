@@ -1,0 +1,153 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/httpdns/httpdns/client"
+)
+
+// scripted is an HTTPDNS server that answers every request with body(n), n counting from 1.
+func scripted(t *testing.T, body func(n int64) string) (*httptest.Server, *atomic.Int64) {
+	t.Helper()
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, body(n.Add(1)))
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &n
+}
+
+// TestHostileServerTTL: a server's TTL of years, or one past any Duration, is cached for MaxTTL at
+// most (default 1h), and a negative one for MinTTL.
+func TestHostileServerTTL(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		ttl  string
+		want time.Duration
+	}{
+		{"315360000", time.Hour},           // ten years
+		{"9223372036854775807", time.Hour}, // overflows ttl * time.Second
+		{"-5", 10 * time.Second},
+		{"120", 2 * time.Minute},
+	} {
+		t.Run(tc.ttl, func(t *testing.T) {
+			t.Parallel()
+			srv, _ := scripted(t, func(int64) string {
+				return `{"host":"a.test","ips":["192.0.2.1"],"ipsv6":[],"ttl":` + tc.ttl + `}`
+			})
+			clk := newClock()
+			c := newClient(t, client.Config{Servers: []string{srv.URL}, DisableLocalDNS: true, Now: clk.Now})
+			a, err := c.Resolve(context.Background(), "a.test")
+			if err != nil || a.TTL != tc.want {
+				t.Fatalf("ttl %s: %+v, %v; want cached for %v", tc.ttl, a, err, tc.want)
+			}
+			clk.Advance(tc.want + time.Second)
+			if a, _ := c.Resolve(context.Background(), "a.test"); a.Source != client.SourceStale {
+				t.Errorf("ttl %s, %v later: source %v, want stale", tc.ttl, tc.want+time.Second, a.Source)
+			}
+		})
+	}
+}
+
+// TestHostileServerAddresses: thousands of addresses, repeated ones and strings that are not
+// addresses: the client keeps at most 32 distinct addresses a family, fast.
+func TestHostileServerAddresses(t *testing.T) {
+	t.Parallel()
+	var v4, v6 []string
+	for i := range 40000 {
+		v4 = append(v4, fmt.Sprintf(`"10.%d.%d.%d"`, i>>16&255, i>>8&255, i&255))
+		if i < 5000 {
+			v6 = append(v6, fmt.Sprintf(`"2001:db8::%x"`, i), `"not-an-ip"`, `"2001:db8::1"`)
+		}
+	}
+	body := `{"host":"a.test","ips":[` + strings.Join(v4, ",") + `],"ipsv6":[` + strings.Join(v6, ",") + `],"ttl":60}`
+	if len(body) > 1<<20 {
+		t.Fatalf("body of %d bytes: keep it under the client's 1 MiB", len(body))
+	}
+	srv, _ := scripted(t, func(int64) string { return body })
+	c := newClient(t, client.Config{Servers: []string{srv.URL}, DisableLocalDNS: true})
+	start := time.Now()
+	got, err := c.Lookup(context.Background(), "a.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n4, n6 int
+	seen := map[string]bool{}
+	for _, a := range got {
+		if seen[a.String()] {
+			t.Errorf("%v twice", a)
+		}
+		seen[a.String()] = true
+		if a.Is4() {
+			n4++
+		} else {
+			n6++
+		}
+	}
+	if n4 != 32 || n6 != 32 {
+		t.Errorf("%d IPv4 and %d IPv6 addresses kept, want 32 each", n4, n6)
+	}
+	t.Logf("%d addresses kept in %v", len(got), time.Since(start))
+}
+
+// TestHostileServerHugeBody: an answer over 1 MiB is refused with an error saying so.
+func TestHostileServerHugeBody(t *testing.T) {
+	t.Parallel()
+	srv, _ := scripted(t, func(int64) string {
+		return `{"host":"a.test","ips":["192.0.2.1"],"ttl":60,"pad":"` + strings.Repeat("x", 2<<20) + `"}`
+	})
+	c := newClient(t, client.Config{Servers: []string{srv.URL}, DisableLocalDNS: true})
+	_, err := c.Lookup(context.Background(), "a.test")
+	if !errors.Is(err, client.ErrServersUnavailable) || !strings.Contains(err.Error(), "over 1048576 bytes") {
+		t.Fatalf("error %v, want the servers unavailable, the answer over 1048576 bytes", err)
+	}
+}
+
+// TestClientIPFlapping: a server whose answers report client addresses of alternating subnets (a
+// fleet behind untrusted proxies, each reporting its own) makes at most one network change per
+// interval. Before, every answer of the other subnet emptied the cache and re-resolved the
+// pre-resolved names: nothing stayed cached, and each lookup cost requests.
+func TestClientIPFlapping(t *testing.T) {
+	t.Parallel()
+	srv, requests := scripted(t, func(n int64) string {
+		ip := "198.51.100.7"
+		if n%2 == 0 {
+			ip = "203.0.113.7"
+		}
+		return `{"host":"a.test","client_ip":"` + ip + `","ips":["192.0.2.1"],"ttl":60}`
+	})
+	var changes atomic.Int64
+	c := newClient(t, client.Config{Servers: []string{srv.URL}, DisableLocalDNS: true, BatchLimit: 1,
+		Hooks: client.Hooks{NetworkChange: func(string) { changes.Add(1) }}})
+	if err := c.PreResolve(context.Background(), "p1.test", "p2.test"); err != nil {
+		t.Fatal(err)
+	}
+	names := []string{"b1.test", "b2.test", "b3.test", "b4.test", "b5.test", "b6.test"}
+	for range 2 { // the one change allowed may empty the cache once
+		for _, h := range names {
+			if _, err := c.Lookup(context.Background(), h); err != nil {
+				t.Fatal(err)
+			}
+			c.Settle()
+		}
+	}
+	before := requests.Load()
+	for _, h := range names {
+		if a, err := c.Resolve(context.Background(), h); err != nil || a.Source != client.SourceCache {
+			t.Errorf("%s again: %v, %v; want it from the cache", h, a.Source, err)
+		}
+		c.Settle()
+	}
+	if n, ch := requests.Load(), changes.Load(); ch > 1 || n != before {
+		t.Fatalf("%d network changes, %d requests for names looked up before; want at most one change, none", ch, n-before)
+	}
+}
