@@ -15,6 +15,7 @@ import (
 )
 
 const cidrdbUsage = `Usage: httpdns cidrdb build -config FILE -out FILE [-bits4 24] [-bits6 56] [-ipv6 geo|units|off]
+                            [-max-blocks N]
        httpdns cidrdb inspect [-top 20] FILE [ADDR...]
        httpdns cidrdb diff [-json] OLD NEW
        httpdns cidrdb publish FILE -config FILE
@@ -134,6 +135,7 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 }
 
 const cidrdbBuildUsage = `Usage: httpdns cidrdb build -config FILE -out FILE [-bits4 24] [-bits6 56] [-ipv6 geo|units|off]
+                            [-max-blocks N]
 
 Writes the starting CIDRDB (schema: "httpdns cidrdb -h") from the config's geo databases
 (geoip.city: a City-schema mmdb; geoip.isp: an ISP- or ASN-schema mmdb), the library that

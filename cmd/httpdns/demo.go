@@ -27,7 +27,8 @@ Runs httpdns against a simulated CDN world on localhost: N ECS-aware authoritati
 puts the CDN names in the subnet tier. It prints curl commands showing that clients of different
 subnets get different edges, asks them itself, and serves until interrupted. The generated
 config, databases and whitelist stay in DIR (default: a new temporary directory), so
-"httpdns serve -config DIR/httpdns.yaml" works while the demo's DNS servers run.
+"httpdns serve -config DIR/httpdns.yaml" works while the demo's DNS servers run. The admin API
+and the web console (http://ADMIN-LISTEN/console/) take the admin token demo-token.
 
 Every file is written before the service listens: once /healthz or /readyz answers, DIR is
 complete (scripts wait for that, e.g. curl --retry-connrefused). On a DIR used before, demo keeps

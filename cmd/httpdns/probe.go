@@ -16,7 +16,7 @@ import (
 const probeUsage = `Usage: httpdns probe -config FILE -domains FILE -out NEW.mmdb [-in OLD.mmdb]
                      [-observations FILE.jsonl] [-signals FILE,...] [-rate QPS] [-concurrency N]
                      [-report FILE.json] [-new-round] [-no-probe] [-hysteresis on|off|auto]
-                     [-demand FILE,...] [-sample6 N] [-max-queries N] [-publish]
+                     [-demand FILE,...] [-sample6 N] [-max-queries N] [-contiguous] [-publish]
 
 Learns the adaptive subnet library (CIDRDB): asks the config's upstreams for every probe domain
 (-domains: one name a line, # comments) with ECS for every /24 (IPv6: /56) of the starting

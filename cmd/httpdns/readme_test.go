@@ -5,13 +5,16 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/httpdns/httpdns/cache"
 	"github.com/httpdns/httpdns/resolver"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.yaml.in/yaml/v3"
 )
 
 // readme returns the project README, so the docs cannot drift from the code.
@@ -72,20 +75,37 @@ func TestReadmeWhitelistParses(t *testing.T) {
 	}
 }
 
-// recorder is a Registerer that remembers the metric names of everything registered.
+// recorder is a Registerer that remembers the metric names, and each one's labels, of everything
+// registered.
 type recorder struct {
 	prometheus.Registerer
-	names []string
+	names  []string
+	labels map[string]string // name -> its label names, constant and variable, sorted, comma-separated
 }
 
 func (r *recorder) Register(c prometheus.Collector) error {
 	ch := make(chan *prometheus.Desc, 16)
 	go func() { c.Describe(ch); close(ch) }()
-	re := regexp.MustCompile(`fqName: "([^"]+)"`)
+	re := regexp.MustCompile(`fqName: "([^"]+)".*constLabels: \{([^}]*)\}, variableLabels: \{([^}]*)\}`)
+	constName := regexp.MustCompile(`([a-zA-Z_][a-zA-Z0-9_]*)=`)
 	for d := range ch {
-		if m := re.FindStringSubmatch(d.String()); m != nil {
-			r.names = append(r.names, m[1])
+		m := re.FindStringSubmatch(d.String())
+		if m == nil {
+			continue
 		}
+		r.names = append(r.names, m[1])
+		var ls []string
+		for _, c := range constName.FindAllStringSubmatch(m[2], -1) {
+			ls = append(ls, c[1])
+		}
+		if m[3] != "" {
+			ls = append(ls, strings.Split(m[3], ",")...)
+		}
+		slices.Sort(ls)
+		if r.labels == nil {
+			r.labels = map[string]string{}
+		}
+		r.labels[m[1]] = strings.Join(slices.Compact(ls), ",")
 	}
 	return r.Registerer.Register(c)
 }
@@ -114,14 +134,26 @@ func TestReadmeListsEveryMetric(t *testing.T) {
 	}
 	defer svc.close()
 	doc := readme(t)
-	listed := map[string]bool{}
-	for _, m := range regexp.MustCompile("(?m)^\\| `(httpdns_[a-z0-9_]+)`").FindAllStringSubmatch(doc, -1) {
-		listed[m[1]] = true
+	// The Metrics table's rows: | `name` | type | `label`, `label` | meaning |
+	listed := map[string]string{}
+	row := regexp.MustCompile("(?m)^\\| `(httpdns_[a-z0-9_]+)` \\| [a-z]+ \\|([^|]*)\\|")
+	label := regexp.MustCompile("`([a-z_]+)`")
+	for _, m := range row.FindAllStringSubmatch(doc, -1) {
+		var ls []string
+		for _, l := range label.FindAllStringSubmatch(m[2], -1) {
+			ls = append(ls, l[1])
+		}
+		slices.Sort(ls)
+		listed[m[1]] = strings.Join(ls, ",")
 	}
 	slices.Sort(rec.names)
 	for _, n := range slices.Compact(rec.names) {
-		if !listed[n] {
+		ls, ok := listed[n]
+		switch {
+		case !ok:
 			t.Errorf("metric %s is not in the README's metrics table", n)
+		case ls != rec.labels[n]:
+			t.Errorf("README's metrics table gives %s the labels {%s}; it has {%s}", n, ls, rec.labels[n])
 		}
 		delete(listed, n)
 	}
@@ -130,5 +162,30 @@ func TestReadmeListsEveryMetric(t *testing.T) {
 	}
 	if len(rec.names) == 0 {
 		t.Error("no metrics registered")
+	}
+}
+
+// The Configuration section's block shows every key the config has, so an operator reading it sees
+// them all (TestDeployExampleConfig holds deploy/httpdns.yaml to the same).
+func TestReadmeConfigShowsEveryKey(t *testing.T) {
+	t.Parallel()
+	doc := readme(t)
+	_, section, ok := strings.Cut(doc, "\n## Configuration\n")
+	if !ok {
+		t.Fatal("README has no Configuration section")
+	}
+	blocks := fenced(section, "yaml")
+	if len(blocks) == 0 {
+		t.Fatal("README's Configuration section has no yaml block")
+	}
+	var m map[string]any
+	if err := yaml.Unmarshal([]byte(blocks[0]), &m); err != nil {
+		t.Fatal(err)
+	}
+	have := yamlKeys(m, "")
+	for _, k := range configKeys(reflect.TypeFor[Config](), "") {
+		if !slices.Contains(have, k) {
+			t.Errorf("README's configuration block lacks the key %s", k)
+		}
 	}
 }

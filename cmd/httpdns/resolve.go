@@ -14,7 +14,7 @@ import (
 	"time"
 )
 
-const resolveUsage = `Usage: httpdns resolve -server URL [-ip ADDR] [-query 4|6|4,6] [-json] NAME...
+const resolveUsage = `Usage: httpdns resolve -server URL [-ip ADDR] [-query 4|6|4,6] [-json] [-timeout 5s] NAME...
 
 Asks an httpdns server for each NAME and prints a table, one line per name and address type:
 HOST, TYPE (A or AAAA), IPS, TTL (seconds the answer stays valid), ORIGIN_TTL (the TTL the
