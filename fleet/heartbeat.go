@@ -31,6 +31,13 @@ const (
 	maxNodes = 1000
 	// leaveTimeout bounds the farewell a stopping node writes (deleting its heartbeat).
 	leaveTimeout = time.Second
+	// MaxHeartbeatBytes bounds a heartbeat's JSON: PutHeartbeat refuses a larger one and Nodes reads no
+	// more of a heartbeat key (anyone who reaches Redis can write one of 512 MB under each of maxNodes ids),
+	// leaving a larger one out. A node's own heartbeat is a few hundred bytes a document.
+	MaxHeartbeatBytes = 64 << 10
+	// maxLastError bounds a document's LastError in a heartbeat: an error listing every bad line of a
+	// refused whitelist would otherwise make the heartbeat as large as the whitelist.
+	maxLastError = 1024
 )
 
 // Heartbeat is what a node publishes about itself every interval (keys: see the package comment).
@@ -100,6 +107,9 @@ func (s *Store) PutHeartbeat(ctx context.Context, hb Heartbeat) error {
 	if err != nil {
 		return fmt.Errorf("fleet: encoding the heartbeat of %s: %w", hb.ID, err)
 	}
+	if len(b) > MaxHeartbeatBytes {
+		return fmt.Errorf("fleet: the heartbeat of %s is %d bytes, over %d: no node would read it", hb.ID, len(b), MaxHeartbeatBytes)
+	}
 	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		p.Set(ctx, s.nodeKey(hb.ID), b, hb.TTL)
 		p.Eval(ctx, indexScript, []string{s.nodesKey()}, hb.ID, forgetAfter.Milliseconds())
@@ -130,17 +140,20 @@ func (s *Store) DeleteHeartbeat(ctx context.Context, id string) error {
 // Nodes returns the nodes whose heartbeat is alive, sorted by id (of a fleet over maxNodes, the 1000
 // heard from most recently). It reads the index, then every indexed node's heartbeat and its remaining TTL in one pipeline: no SCAN, which a
 // Redis Cluster would need on every master. A heartbeat gone (its node stopped beating), not
-// this package's JSON, or without a TTL (not written by PutHeartbeat) is left out.
+// this package's JSON, over MaxHeartbeatBytes (read no further), or without a TTL (not written by
+// PutHeartbeat) is left out, and so is an indexed id CheckNodeID refuses.
 func (s *Store) Nodes(ctx context.Context) ([]Node, error) {
 	ids, err := s.rdb.ZRevRange(ctx, s.nodesKey(), 0, maxNodes-1).Result()
 	if err != nil {
 		return nil, fmt.Errorf("reading the fleet's nodes from redis: %w", err)
 	}
+	ids = slices.DeleteFunc(ids, func(id string) bool { return CheckNodeID(id) != nil }) // not a node's
 	gets := make([]*redis.StringCmd, len(ids))
 	ttls := make([]*redis.DurationCmd, len(ids))
 	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, id := range ids {
-			gets[i] = p.Get(ctx, s.nodeKey(id))
+			// At most one byte over the bound, to tell a heartbeat over it; a key gone reads "".
+			gets[i] = p.GetRange(ctx, s.nodeKey(id), 0, MaxHeartbeatBytes)
 			ttls[i] = p.PTTL(ctx, s.nodeKey(id))
 		}
 		return nil
@@ -153,7 +166,7 @@ func (s *Store) Nodes(ctx context.Context) ([]Node, error) {
 		var n Node
 		b, err := gets[i].Bytes()
 		left := ttls[i].Val()
-		if err != nil || left <= 0 || json.Unmarshal(b, &n.Heartbeat) != nil || n.ID != id {
+		if err != nil || len(b) > MaxHeartbeatBytes || left <= 0 || json.Unmarshal(b, &n.Heartbeat) != nil || n.ID != id {
 			continue
 		}
 		n.Age = max(n.TTL-left, 0)
@@ -249,7 +262,12 @@ func (h *Heartbeater) Heartbeat() Heartbeat {
 	hb := Heartbeat{ID: h.cfg.ID, Listen: h.cfg.Listen, AdminListen: h.cfg.AdminListen,
 		Started: h.started.UTC(), Sent: h.cfg.Now().UTC(), TTL: heartbeatLives * h.cfg.Interval}
 	if h.cfg.Docs != nil {
-		hb.Docs = h.cfg.Docs()
+		hb.Docs = slices.Clone(h.cfg.Docs())
+		for i, d := range hb.Docs {
+			if len(d.LastError) > maxLastError {
+				hb.Docs[i].LastError = strings.ToValidUTF8(d.LastError[:maxLastError], "") + "…"
+			}
+		}
 	}
 	if h.cfg.L2 != nil {
 		l2 := h.cfg.L2()

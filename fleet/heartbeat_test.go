@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -379,5 +380,54 @@ func TestHeartbeatCluster(t *testing.T) {
 	}
 	if got := nodeIDs(t, s); len(got) != 7 || slices.Contains(got, "node-3") {
 		t.Fatalf("nodes %v after node-3 left", got)
+	}
+}
+
+// A heartbeat key is input: anyone who reaches Redis can index ids and write heartbeats. One over
+// MaxHeartbeatBytes (valid JSON, its own id) or under an id no node may have is left out, read no further
+// than the bound; a node's own heartbeat stays under it however long its documents' last errors.
+func TestNodesBoundHostileHeartbeats(t *testing.T) {
+	t.Parallel()
+	addr := redistest.Start(t)
+	s := newStore(t, addr, fleet.Config{})
+	ctx := ctxTimeout(t, 10*time.Second)
+	longErr := strings.Repeat("line 7: unknown tier \"fast\"; ", 10000)
+	good := newHeartbeater(t, s, fleet.HeartbeatConfig{ID: "good", Docs: func() []fleet.DocStatus {
+		return []fleet.DocStatus{{Kind: "whitelist", Version: 3, LastError: longErr}}
+	}})
+	if err := good.Beat(ctx); err != nil {
+		t.Fatalf("a heartbeat with a %d-byte last error: %v", len(longErr), err)
+	}
+	rdb := fleet.NewClient([]string{addr}, "")
+	t.Cleanup(func() { rdb.Close() })
+	valid := `{"id":%q,"listen":%q,"started":"2026-12-07T00:00:00Z","sent":"2026-12-07T00:00:00Z","ttl_ns":15000000000}`
+	for id, listen := range map[string]string{
+		"huge":                   strings.Repeat("x", 4<<20),
+		"bad\x01id":              "127.0.0.1:1",
+		strings.Repeat("n", 300): "127.0.0.1:2",
+	} {
+		if err := rdb.Set(ctx, "httpdns:node:"+id, fmt.Sprintf(valid, id, listen), time.Minute).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if err := rdb.ZAdd(ctx, "httpdns:nodes", redis.Z{Score: 1, Member: id}).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	nodes, err := s.Nodes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(nodes) != 1 || nodes[0].ID != "good" {
+		ids := []string{}
+		for _, n := range nodes {
+			ids = append(ids, fmt.Sprintf("%.20q", n.ID))
+		}
+		t.Fatalf("nodes %v, want only good", ids)
+	}
+	if e := nodes[0].Docs[0].LastError; len(e) > 1100 || !strings.HasPrefix(e, "line 7: unknown tier") {
+		t.Errorf("good's last error: %d bytes, want its first KiB", len(e))
+	}
+	if err := s.PutHeartbeat(ctx, fleet.Heartbeat{ID: "big", TTL: time.Minute, Listen: strings.Repeat("x", fleet.MaxHeartbeatBytes)}); err == nil {
+		t.Error("PutHeartbeat wrote a heartbeat over MaxHeartbeatBytes")
 	}
 }

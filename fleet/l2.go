@@ -22,6 +22,10 @@ const (
 	DefaultL2Queue        = 4096
 	DefaultL2TripAfter    = 5
 	DefaultL2OpenFor      = 5 * time.Second
+	// MaxL2ValueBytes bounds a value: Put drops a larger one, and Get reads no more of a key (anyone
+	// who reaches Redis can write 512 MB under it) and reports a larger one as a miss. The resolver's
+	// largest value is about 6 kB (32 addresses and 256 parts).
+	MaxL2ValueBytes = 64 << 10
 )
 
 // L2Config configures an L2.
@@ -148,14 +152,15 @@ func (c *L2) Get(ctx context.Context, k cache.Key) ([]byte, bool) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
 	start := time.Now()
-	v, err := c.rdb.Get(ctx, c.Key(k)).Bytes()
+	// One byte over the bound at most, to tell a value over it; a missing key reads "" (no value is empty).
+	v, err := c.rdb.GetRange(ctx, c.Key(k), 0, MaxL2ValueBytes).Bytes()
 	c.m.latency.Observe(time.Since(start).Seconds())
 	switch {
-	case err == nil:
+	case err == nil && len(v) > 0 && len(v) <= MaxL2ValueBytes:
 		c.succeed()
 		c.count(resultHit)
 		return v, true
-	case errors.Is(err, redis.Nil):
+	case err == nil || errors.Is(err, redis.Nil):
 		c.succeed()
 		c.count(resultMiss)
 		return nil, false
@@ -170,9 +175,10 @@ func (c *L2) Get(ctx context.Context, k cache.Key) ([]byte, bool) {
 }
 
 // Put queues value to be stored under k for ttl and returns at once. The write is dropped when ttl is not
-// positive, the queue is full, the breaker is open (now or when a writer takes it) or the L2 is closed.
+// positive, the value is empty or over MaxL2ValueBytes, the queue is full, the breaker is open (now or when
+// a writer takes it) or the L2 is closed.
 func (c *L2) Put(k cache.Key, value []byte, ttl time.Duration) {
-	if ttl < time.Millisecond || !c.breaker.closed() {
+	if ttl < time.Millisecond || len(value) == 0 || len(value) > MaxL2ValueBytes || !c.breaker.closed() {
 		c.countWrite(writeDropped)
 		return
 	}

@@ -292,3 +292,40 @@ func TestL2HungRedisDropsQueuedWrites(t *testing.T) {
 		t.Errorf("stats %+v, want 2 or 3 failed writes, the breaker open and the rest dropped", st)
 	}
 }
+
+// TestL2BoundsValues: a value over MaxL2ValueBytes that someone wrote under a key is a miss, read no further
+// than the bound, and Put neither writes one nor an empty value.
+func TestL2BoundsValues(t *testing.T) {
+	t.Parallel()
+	addr := redistest.Start(t)
+	l2 := newL2(t, []string{addr}, fleet.L2Config{})
+	ctx := ctxTimeout(t, 10*time.Second)
+	rdb := fleet.NewClient([]string{addr}, "")
+	defer rdb.Close()
+	if err := rdb.Set(ctx, l2.Key(l2Key), bytes.Repeat([]byte{1}, 8<<20), time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := l2.Get(ctx, l2Key); ok || v != nil {
+		t.Fatalf("Get of an 8 MiB value: %d bytes, %v; want a miss", len(v), ok)
+	}
+	at := bytes.Repeat([]byte{2}, fleet.MaxL2ValueBytes)
+	if err := rdb.Set(ctx, l2.Key(l2Key), at, time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := l2.Get(ctx, l2Key); !ok || !bytes.Equal(v, at) {
+		t.Fatalf("Get of a value of MaxL2ValueBytes: %d bytes, %v; want it whole", len(v), ok)
+	}
+	other := l2Key
+	other.Scope = "9.9.0.0/20"
+	l2.Put(other, bytes.Repeat([]byte{3}, fleet.MaxL2ValueBytes+1), time.Minute)
+	l2.Put(other, nil, time.Minute)
+	if err := l2.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := rdb.Exists(ctx, l2.Key(other)).Result(); err != nil || n != 0 {
+		t.Fatalf("after Puts over the bound and empty: %d keys (%v), want none", n, err)
+	}
+	if st := l2.Stats(); st.Dropped != 2 || st.Hits != 1 || st.Misses != 1 {
+		t.Fatalf("stats %+v, want 2 dropped, 1 hit, 1 miss", st)
+	}
+}
