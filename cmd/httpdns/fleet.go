@@ -90,6 +90,20 @@ func (n *fleetNode) run(ctx context.Context) {
 	wg.Wait()
 }
 
+// waitTried waits until every document's first sync has returned, ctx ends or within has passed,
+// whichever is first.
+func (n *fleetNode) waitTried(ctx context.Context, within time.Duration) {
+	ctx, cancel := context.WithTimeout(ctx, within)
+	defer cancel()
+	for _, d := range n.docs {
+		select {
+		case <-d.tried:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
 // fleetWhitelist is the whitelist shared through the fleet: api.Whitelist for /admin/domains.
 type fleetWhitelist struct {
 	wl  *resolver.Whitelist

@@ -51,6 +51,10 @@ type fleetDoc struct {
 	log       *slog.Logger
 	metrics   *fleetMetrics
 	kick      chan struct{} // asks the sync loop for a sync now
+	// tried is closed once the sync loop's first sync has returned, whatever it found: the first
+	// heartbeat waits for it, so it reports what the node serves after reading Redis, not before.
+	tried     chan struct{}
+	triedOnce sync.Once
 
 	mu    sync.Mutex // serialises uploads and syncs; guards what follows
 	state fleetState
@@ -70,7 +74,7 @@ type fleetDoc struct {
 // (edited by hand since), is version 0: the node takes whatever the fleet holds.
 func newFleetDoc(kind string, impl docKind, statePath string, n *fleetNode) (*fleetDoc, error) {
 	d := &fleetDoc{kind: kind, impl: impl, store: n.store, statePath: statePath, interval: n.interval,
-		log: n.log, metrics: n.metrics, kick: make(chan struct{}, 1)}
+		log: n.log, metrics: n.metrics, kick: make(chan struct{}, 1), tried: make(chan struct{})}
 	b, err := os.ReadFile(statePath)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -264,6 +268,7 @@ func (d *fleetDoc) run(ctx context.Context) {
 	var backoff time.Duration
 	for {
 		d.sync(ctx)
+		d.triedOnce.Do(func() { close(d.tried) })
 		if d.failing() {
 			backoff = min(max(2*backoff, time.Second), d.interval)
 			retry.Reset(backoff)

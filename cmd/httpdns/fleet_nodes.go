@@ -46,11 +46,16 @@ func (s *service) runHeartbeat(ctx context.Context, public, admin net.Addr, logg
 	if s.fleet == nil {
 		return
 	}
+	interval := heartbeatInterval(s.fleet.interval)
+	// The first heartbeat reports the versions found in Redis at start, not the state files' (up to
+	// one interval later, /admin/fleet showed a node that had just applied the fleet's version as
+	// behind); a Redis that does not answer delays it by at most one interval.
+	s.fleet.waitTried(ctx, interval)
 	cfg := fleet.HeartbeatConfig{
 		ID:          s.fleet.who,
 		Listen:      advertised(public),
 		AdminListen: advertised(admin),
-		Interval:    heartbeatInterval(s.fleet.interval),
+		Interval:    interval,
 		Docs:        s.fleet.Status,
 		L2:          s.l2Stats(), // fleet_l2.go; nil with fleet.l2_cache off
 		Metrics:     s.heartbeats,
