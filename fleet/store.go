@@ -141,9 +141,16 @@ func (s *Store) Get(ctx context.Context, kind string) (Document, error) {
 	if err := checkKind(kind); err != nil {
 		return Document{}, err
 	}
-	vals, err := s.rdb.HMGet(ctx, s.key(kind), "version", "sha256", "who", "when", "body").Result()
+	vals, err := getScript.Run(ctx, s.rdb, []string{s.key(kind)}, MaxBodyBytes+maxFieldsBytes).Slice()
 	if err != nil {
 		return Document{}, fmt.Errorf("reading %s from redis: %w", kind, err)
+	}
+	if len(vals) == 1 { // {size}: over the bound, nothing read
+		size, _ := vals[0].(int64)
+		return Document{}, fmt.Errorf("reading %s of %d bytes: %w", kind, size, ErrTooLarge)
+	}
+	if len(vals) != 5 {
+		return Document{}, fmt.Errorf("reading %s: %w: %d fields", kind, ErrCorrupt, len(vals))
 	}
 	if vals[0] == nil && vals[4] == nil {
 		return Document{}, ErrNotFound
@@ -199,6 +206,19 @@ func Sum(body []byte) string {
 	h := sha256.Sum256(body)
 	return hex.EncodeToString(h[:])
 }
+
+// maxFieldsBytes bounds a document's fields other than its body (version, sha256, who, when).
+const maxFieldsBytes = 4 << 10
+
+// getScript returns the fields of the document in KEYS[1], or {size} without them when they add up to more
+// than ARGV[1] bytes: anyone who reaches Redis can write a body of 512 MB, which every node would otherwise
+// read whole at each sync before refusing it. One script, so nothing is written between the check and the read.
+var getScript = redis.NewScript(`
+local n = 0
+for _, f in ipairs({'version', 'sha256', 'who', 'when', 'body'}) do n = n + redis.call('HSTRLEN', KEYS[1], f) end
+if n > tonumber(ARGV[1]) then return {n} end
+return redis.call('HMGET', KEYS[1], 'version', 'sha256', 'who', 'when', 'body')
+`)
 
 // putScript writes version ARGV[1]+1 of the document in KEYS[1] if its version is ARGV[1] (absent: 0), and
 // publishes ARGV[7] on channel ARGV[6]; it returns {1, new version} or {0, current version}. One script is one

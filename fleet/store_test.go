@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -334,5 +336,56 @@ func TestVersion(t *testing.T) {
 	}
 	if d, err := s.Put(ctx, "cidrdb", []byte("good"), "t", v); err != nil || d.Version != 5 {
 		t.Errorf("Put over it: %+v, %v", d, err)
+	}
+}
+
+// A document over MaxBodyBytes that someone wrote into Redis is refused with ErrTooLarge without being
+// read: Redis sends a few bytes, not the body (before, every node read it whole at each sync).
+func TestGetRefusesTooLargeUnread(t *testing.T) {
+	t.Parallel()
+	addr := redistest.Start(t)
+	s := newStore(t, addr, fleet.Config{})
+	ctx := ctxTimeout(t, 20*time.Second)
+	rdb := fleet.NewClient([]string{addr}, "")
+	t.Cleanup(func() { rdb.Close() })
+	big := make([]byte, fleet.MaxBodyBytes+1<<20)
+	if err := rdb.HSet(ctx, "httpdns:doc:cidrdb", "version", 2, "sha256", fleet.Sum(big), "who", "t",
+		"when", time.Now().Format(time.RFC3339Nano), "body", big).Err(); err != nil {
+		t.Fatal(err)
+	}
+	sent := func() int64 {
+		t.Helper()
+		info, err := rdb.Info(ctx, "stats").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for line := range strings.SplitSeq(info, "\r\n") {
+			if v, ok := strings.CutPrefix(line, "total_net_output_bytes:"); ok {
+				n, _ := strconv.ParseInt(v, 10, 64)
+				return n
+			}
+		}
+		t.Fatal("no total_net_output_bytes in INFO stats")
+		return 0
+	}
+	before := sent()
+	if _, err := s.Get(ctx, "cidrdb"); !errors.Is(err, fleet.ErrTooLarge) {
+		t.Fatalf("Get of a %d-byte body: %v, want ErrTooLarge", len(big), err)
+	}
+	if n := sent() - before; n > 64<<10 {
+		t.Errorf("Redis sent %d bytes for Get, want the body left unread", n)
+	}
+	// A document within the bound still reads, and so does none.
+	if err := rdb.Del(ctx, "httpdns:doc:cidrdb").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(ctx, "cidrdb"); !errors.Is(err, fleet.ErrNotFound) {
+		t.Fatalf("Get of nothing: %v, want ErrNotFound", err)
+	}
+	if _, err := s.Put(ctx, "cidrdb", []byte("small"), "t", 0); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := s.Get(ctx, "cidrdb"); err != nil || string(d.Body) != "small" || d.Version != 1 {
+		t.Fatalf("Get: %+v, %v; want version 1, small", d, err)
 	}
 }
