@@ -30,13 +30,36 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "httpdns-dial:", err)
-		}
-		os.Exit(2)
-	}
+	os.Exit(exitCode(run(ctx, os.Args[1:], os.Stdout, os.Stderr), os.Stderr))
 }
+
+// errUsage marks a command line that cannot be used; the usage has been printed.
+var errUsage = errors.New("usage")
+
+// exitCode is the exit status for run's error, as httpdns's own: 0 on success and for -h, 2 for a
+// command line that cannot be used, 1 when the fetch fails (after printing why).
+func exitCode(err error, stderr io.Writer) int {
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		return 2
+	}
+	fmt.Fprintln(stderr, "httpdns-dial:", err)
+	return 1
+}
+
+const usage = `Usage: httpdns-dial -server URL [-server URL...] [-api httpdns|alibaba_v1] [-account ID]
+                    [-secret S] [-query 4|6|4,6] [-cacert FILE] [-no-localdns] [-cache-file FILE]
+                    [-quiet] [-timeout 15s] URL
+
+Fetches URL through the httpdns Go client (package client) and prints the response's status, the
+address that served it and where that address came from (cache, stale, server, localdns), the
+dial's attempts and timings, then the body unless -quiet. The URL keeps its host name, so TLS
+sends and verifies the name while the connection goes to the address httpdns chose.
+
+Flags:
+`
 
 // servers is a repeatable -server flag.
 type servers []string
@@ -47,6 +70,7 @@ func (s *servers) Set(v string) error { *s = append(*s, v); return nil }
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("httpdns-dial", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
 	var srv servers
 	fs.Var(&srv, "server", "httpdns server base URL (repeat for failover, tried in order)")
 	apiName := fs.String("api", string(client.APIHTTPDNS), "API: httpdns (/d, /resolve) or alibaba_v1")
@@ -59,11 +83,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	quiet := fs.Bool("quiet", false, "do not print the body")
 	timeout := fs.Duration("timeout", 15*time.Second, "deadline of the whole fetch")
 	if err := fs.Parse(args); err != nil {
-		return err
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %v", errUsage, err) // the flag package printed the problem and the usage
 	}
 	if fs.NArg() != 1 || len(srv) == 0 {
+		fmt.Fprintln(stderr, "httpdns-dial: want at least one -server and one URL")
 		fs.Usage()
-		return errors.New("want -server and one URL")
+		return errUsage
 	}
 	cfg := client.Config{Servers: srv, API: client.API(*apiName), AccountID: *account, Secret: *secret,
 		Families: *families, DisableLocalDNS: *noLocal, CacheFile: *cacheFile}
