@@ -100,7 +100,7 @@ it fails and changes nothing. "httpdns probe -publish" does the same with the CI
 // runCIDRDBPublish publishes a CIDRDB file to the fleet.
 func runCIDRDBPublish(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("cidrdb publish", cidrdbPublishUsage, stderr)
-	cfgPath := fs.String("config", "", "YAML config `file` with a fleet section and the geo databases; required")
+	cfgPath := fs.String("config", "", "a node's YAML config `file`, valid for serve, with a fleet section and the geo databases; required")
 	files, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
