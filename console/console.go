@@ -75,6 +75,7 @@ type Console struct {
 	history *history
 	blocks  *blockCache
 	mux     *http.ServeMux
+	lookups chan struct{} // a slot per lookup in flight (maxLookups)
 }
 
 // New builds a Console; Run samples the overview until its context ends.
@@ -96,7 +97,7 @@ func New(cfg Config) (*Console, error) {
 		cfg.Now = time.Now
 	}
 	c := &Console{cfg: cfg, ring: newRing(cfg.Samples), history: newHistory(cfg.History, cfg.Now),
-		blocks: &blockCache{}}
+		blocks: &blockCache{}, lookups: make(chan struct{}, maxLookups)}
 	static, err := fs.Sub(webFiles, "web")
 	if err != nil {
 		return nil, fmt.Errorf("configuring console: %w", err)
@@ -111,15 +112,29 @@ func New(cfg Config) (*Console, error) {
 		}
 		files.ServeHTTP(w, r)
 	})
-	mux.HandleFunc("GET /console/api/overview", c.handleOverview)
-	mux.HandleFunc("GET /console/api/lookup", c.handleLookup)
-	mux.HandleFunc("POST /console/api/validate", c.handleValidate)
-	mux.HandleFunc("GET /console/api/history", c.handleHistory)
-	mux.HandleFunc("GET /console/api/cidrdb", c.handleCIDRDB)
-	mux.HandleFunc("GET /console/api/cidrdb/lookup", c.handleCIDRDBLookup)
-	mux.HandleFunc("GET /console/api/cidrdb/map.png", c.handleMap)
+	endpoints := map[string]string{} // path: the method it takes
+	handle := func(method, path string, h http.HandlerFunc) {
+		endpoints[path] = method
+		mux.HandleFunc(method+" "+path, h)
+	}
+	handle(http.MethodGet, "/console/api/overview", c.handleOverview)
+	handle(http.MethodGet, "/console/api/lookup", c.handleLookup)
+	handle(http.MethodPost, "/console/api/validate", c.handleValidate)
+	handle(http.MethodGet, "/console/api/history", c.handleHistory)
+	handle(http.MethodGet, "/console/api/cidrdb", c.handleCIDRDB)
+	handle(http.MethodGet, "/console/api/cidrdb/lookup", c.handleCIDRDBLookup)
+	handle(http.MethodGet, "/console/api/cidrdb/map.png", c.handleMap)
 	mux.HandleFunc("/console/api/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "NotFound", "no such console endpoint")
+		method, ok := endpoints[r.URL.Path]
+		if !ok {
+			writeError(w, http.StatusNotFound, "NotFound", "no such console endpoint")
+			return
+		}
+		if method == http.MethodGet {
+			method = "GET, HEAD"
+		}
+		w.Header().Set("Allow", method)
+		writeError(w, http.StatusMethodNotAllowed, "MethodNotAllowed", r.URL.Path+" takes "+method)
 	})
 	c.mux = mux
 	return c, nil

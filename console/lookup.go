@@ -17,6 +17,11 @@ import (
 // lookupTimeout bounds the fresh upstream answer of one lookup.
 const lookupTimeout = 5 * time.Second
 
+// maxLookups bounds the lookups in flight: each asks upstream as a client's miss does (the resolver's
+// budget and its pool's max_inflight apply), and a script looping over the lookup with the admin token
+// must not take the pool's slots from the clients. Operators click; four at once is plenty.
+const maxLookups = 4
+
 // lookupJSON is GET /console/api/lookup's answer: resolver.Explanation for people.
 type lookupJSON struct {
 	Name       string       `json:"name"`
@@ -84,6 +89,15 @@ func (c *Console) handleLookup(w http.ResponseWriter, r *http.Request) {
 		qtype = resolver.TypeAAAA
 	default:
 		writeError(w, http.StatusBadRequest, "InvalidQuery", "type must be A or AAAA")
+		return
+	}
+	select {
+	case c.lookups <- struct{}{}:
+		defer func() { <-c.lookups }()
+	default:
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusTooManyRequests, "TooManyRequests",
+			"at most "+strconv.Itoa(maxLookups)+" lookups at once: each asks upstream")
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), lookupTimeout)

@@ -91,6 +91,9 @@ func (r *Resolver) Explain(ctx context.Context, q Query) (Explanation, error) {
 		x.Cached = CachedEntry{Found: true, Result: res, IPs: e.IPs, Rcode: e.Rcode, TTL: e.TTL,
 			Remaining: e.Remaining(r.cfg.Now()), Scope: e.Scope, Parts: e.Parts}
 	}
+	// An operator's question goes upstream as a client's miss: it always goes, and is charged to the
+	// budget like one, so a flood of them holds background work back rather than adding to it.
+	r.budget.allow(KindMiss)
 	x.Fresh, x.FreshErr = r.askFresh(ctx, &req, x.Key, KindMiss)
 	return x, nil
 }
