@@ -189,3 +189,37 @@ func TestReadmeConfigShowsEveryKey(t *testing.T) {
 		}
 	}
 }
+
+// The README's row for httpdns_http_requests_total names every endpoint label the api and the
+// console count requests under (their `endpoint = "..."` constants).
+func TestReadmeListsEveryEndpointLabel(t *testing.T) {
+	t.Parallel()
+	row := regexp.MustCompile("(?m)^\\| `httpdns_http_requests_total` \\|.*$").FindString(readme(t))
+	if row == "" {
+		t.Fatal("README's metrics table has no httpdns_http_requests_total row")
+	}
+	files, err := filepath.Glob(filepath.Join("..", "..", "api", "*.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	constant := regexp.MustCompile(`\bendpoint = "([a-z0-9_]+)"`)
+	n := 0
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range constant.FindAllStringSubmatch(string(b), -1) {
+			n++
+			if !strings.Contains(row, "`"+m[1]+"`") {
+				t.Errorf("endpoint label %s (%s) is not in the README's httpdns_http_requests_total row", m[1], filepath.Base(f))
+			}
+		}
+	}
+	if n < 10 {
+		t.Errorf("found %d endpoint labels in api/*.go; the pattern no longer matches the code", n)
+	}
+}
