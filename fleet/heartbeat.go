@@ -35,6 +35,9 @@ const (
 	// more of a heartbeat key (anyone who reaches Redis can write one of 512 MB under each of maxNodes ids),
 	// leaving a larger one out. A node's own heartbeat is a few hundred bytes a document.
 	MaxHeartbeatBytes = 64 << 10
+	// MaxHeartbeatDocs bounds the documents Nodes keeps of one heartbeat (a node serves three kinds):
+	// each is a Redis read for /admin/fleet.
+	MaxHeartbeatDocs = 16
 	// maxLastError bounds a document's LastError in a heartbeat: an error listing every bad line of a
 	// refused whitelist would otherwise make the heartbeat as large as the whitelist.
 	maxLastError = 1024
@@ -141,7 +144,8 @@ func (s *Store) DeleteHeartbeat(ctx context.Context, id string) error {
 // heard from most recently). It reads the index, then every indexed node's heartbeat and its remaining TTL in one pipeline: no SCAN, which a
 // Redis Cluster would need on every master. A heartbeat gone (its node stopped beating), not
 // this package's JSON, over MaxHeartbeatBytes (read no further), or without a TTL (not written by
-// PutHeartbeat) is left out, and so is an indexed id CheckNodeID refuses.
+// PutHeartbeat) is left out, and so is an indexed id CheckNodeID refuses; of a node's documents, those of
+// a kind no document may have are dropped, and those past MaxHeartbeatDocs.
 func (s *Store) Nodes(ctx context.Context) ([]Node, error) {
 	ids, err := s.rdb.ZRevRange(ctx, s.nodesKey(), 0, maxNodes-1).Result()
 	if err != nil {
@@ -169,6 +173,10 @@ func (s *Store) Nodes(ctx context.Context) ([]Node, error) {
 		if err != nil || len(b) > MaxHeartbeatBytes || left <= 0 || json.Unmarshal(b, &n.Heartbeat) != nil || n.ID != id {
 			continue
 		}
+		// Only documents a node could serve: a kind that is no key's part would fail the reading of the
+		// versions of every node's documents, and each kind is one more read.
+		n.Docs = slices.DeleteFunc(n.Docs, func(d DocStatus) bool { return checkKind(d.Kind) != nil })
+		n.Docs = n.Docs[:min(len(n.Docs), MaxHeartbeatDocs)]
 		n.Age = max(n.TTL-left, 0)
 		nodes = append(nodes, n)
 	}
