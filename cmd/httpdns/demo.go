@@ -232,8 +232,9 @@ func showDemo(ctx context.Context, out io.Writer, w *cdnsim.World, cfgPath, pub,
 	fmt.Fprintf(out, "  curl http://%s/metrics | grep ^httpdns_\n", adm)
 	dir := filepath.Dir(cfgPath)
 	fmt.Fprintf(out, "\nLearn the subnet library from the simulated CDNs, then roll it out:\n")
-	fmt.Fprintf(out, "  go run ./cmd/httpdns probe -config %s -domains %s -out %s -hysteresis=off\n", cfgPath,
-		filepath.Join(dir, "probe-domains.txt"), filepath.Join(dir, "learnt.mmdb"))
+	// The report beside the CIDRDB is the one the console's CIDRDB tab shows (console.probe_report).
+	fmt.Fprintf(out, "  go run ./cmd/httpdns probe -config %s -domains %s -out %s -hysteresis=off -report %s\n", cfgPath,
+		filepath.Join(dir, "probe-domains.txt"), filepath.Join(dir, "learnt.mmdb"), filepath.Join(dir, "probe-report.json"))
 	fmt.Fprintf(out, "  go run ./cmd/httpdns cidrdb diff %s %s\n", filepath.Join(dir, "cidrdb.mmdb"), filepath.Join(dir, "learnt.mmdb"))
 	fmt.Fprintf(out, "  mv %s %s\n", filepath.Join(dir, "learnt.mmdb"), filepath.Join(dir, "cidrdb.mmdb"))
 	fmt.Fprintf(out, "  curl -X POST -H 'Authorization: Bearer %s' http://%s/admin/cidrdb/reload\n\n", demoAdminToken, adm)
