@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -149,5 +151,29 @@ func TestClientIPFlapping(t *testing.T) {
 	}
 	if n, ch := requests.Load(), changes.Load(); ch > 1 || n != before {
 		t.Fatalf("%d network changes, %d requests for names looked up before; want at most one change, none", ch, n-before)
+	}
+}
+
+// TestCacheFileBounded: a cache file whose answer expires in ten years and holds a thousand addresses
+// (written by hand, or by a build without the clamps) is loaded as the client would have cached it: for
+// MaxTTL at most, with at most 64 addresses.
+func TestCacheFileBounded(t *testing.T) {
+	t.Parallel()
+	clk := newClock()
+	var ips []string
+	for i := range 1000 {
+		ips = append(ips, fmt.Sprintf(`"10.0.%d.%d"`, i>>8, i&255))
+	}
+	file := filepath.Join(t.TempDir(), "cache.json")
+	body := `{"version":1,"entries":[{"host":"a.test","addrs":[` + strings.Join(ips, ",") + `],"expires":"` +
+		clk.Now().AddDate(10, 0, 0).Format(time.RFC3339) + `","from":"server"}]}`
+	if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := newClient(t, client.Config{Servers: []string{deadURL(t)}, DisableLocalDNS: true, CacheFile: file, Now: clk.Now})
+	a, err := c.Resolve(context.Background(), "a.test")
+	if err != nil || a.Source != client.SourceCache || a.TTL > time.Hour || len(a.Addrs) > 64 {
+		t.Fatalf("%v from %v, ttl %v, %d addresses (%v); want from the cache for 1h at most, 64 addresses at most",
+			a.Host, a.Source, a.TTL, len(a.Addrs), err)
 	}
 }

@@ -90,7 +90,14 @@ func (c *Client) load() {
 		if fe.From == SourceLocalDNS.String() {
 			from = SourceLocalDNS
 		}
-		if c.cache.put(&entry{host: h, addrs: unmapAll(fe.Addrs), expires: fe.Expires, from: from}, gen) {
+		// What the client would have cached: no longer than MaxTTL from now (the file may come from a
+		// build without the clamp, or be edited), at most maxHostAddrs addresses.
+		expires := fe.Expires
+		if limit := c.now().Add(c.cfg.MaxTTL); expires.After(limit) {
+			expires = limit
+		}
+		addrs := unmapAll(fe.Addrs[:min(len(fe.Addrs), maxHostAddrs)])
+		if c.cache.put(&entry{host: h, addrs: addrs, expires: expires, from: from}, gen) {
 			n++
 		}
 	}
