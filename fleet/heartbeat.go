@@ -96,6 +96,19 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. string.format('%d', ms - 
 return ms
 `
 
+// nodesScript returns the ARGV[1] ids of the index KEYS[1] heard from most recently, by Redis's clock, of at
+// most ARGV[2] bytes: an id scored in the future (no node can be: indexScript scores with Redis's time) would
+// stay first for ever and hide the fleet, and a long one is no node's, so neither is sent.
+const nodesScript = `
+local t = redis.call('TIME')
+local ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local out = {}
+for _, id in ipairs(redis.call('ZREVRANGEBYSCORE', KEYS[1], ms + 1000, '-inf', 'LIMIT', 0, tonumber(ARGV[1]))) do
+  if #id <= tonumber(ARGV[2]) then out[#out + 1] = id end
+end
+return out
+`
+
 // PutHeartbeat writes hb as its node's heartbeat, alive for hb.TTL, and indexes the node. Each node's
 // heartbeat is one key and the index another, written in one pipeline without a transaction, so it
 // works the same on a Redis Cluster; the index also drops the ids not seen for an hour (Redis's clock).
@@ -147,7 +160,7 @@ func (s *Store) DeleteHeartbeat(ctx context.Context, id string) error {
 // PutHeartbeat) is left out, and so is an indexed id CheckNodeID refuses; of a node's documents, those of
 // a kind no document may have are dropped, and those past MaxHeartbeatDocs.
 func (s *Store) Nodes(ctx context.Context) ([]Node, error) {
-	ids, err := s.rdb.ZRevRange(ctx, s.nodesKey(), 0, maxNodes-1).Result()
+	ids, err := s.rdb.Eval(ctx, nodesScript, []string{s.nodesKey()}, maxNodes, 255).StringSlice()
 	if err != nil {
 		return nil, fmt.Errorf("reading the fleet's nodes from redis: %w", err)
 	}

@@ -431,3 +431,27 @@ func TestNodesBoundHostileHeartbeats(t *testing.T) {
 		t.Error("PutHeartbeat wrote a heartbeat over MaxHeartbeatBytes")
 	}
 }
+
+// Ids indexed by hand with a score in the future (no node's: the index is scored with Redis's time) do not
+// take the places of the nodes heard from: before, a thousand of them hid the whole fleet for ever.
+func TestNodesIgnoreFutureIndex(t *testing.T) {
+	t.Parallel()
+	addr := redistest.Start(t)
+	s := newStore(t, addr, fleet.Config{})
+	ctx := ctxTimeout(t, 10*time.Second)
+	if err := newHeartbeater(t, s, fleet.HeartbeatConfig{ID: "real"}).Beat(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rdb := fleet.NewClient([]string{addr}, "")
+	t.Cleanup(func() { rdb.Close() })
+	fake := make([]redis.Z, 1000)
+	for i := range fake {
+		fake[i] = redis.Z{Score: 1e15, Member: fmt.Sprintf("fake-%d", i)}
+	}
+	if err := rdb.ZAdd(ctx, "httpdns:nodes", fake...).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if got := nodeIDs(t, s); !reflect.DeepEqual(got, []string{"real"}) {
+		t.Fatalf("nodes %v, want real", got)
+	}
+}
