@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -175,5 +176,20 @@ func TestCacheFileBounded(t *testing.T) {
 	if err != nil || a.Source != client.SourceCache || a.TTL > time.Hour || len(a.Addrs) > 64 {
 		t.Fatalf("%v from %v, ttl %v, %d addresses (%v); want from the cache for 1h at most, 64 addresses at most",
 			a.Host, a.Source, a.TTL, len(a.Addrs), err)
+	}
+}
+
+// TestHostileServerNoHostAddresses: addresses where no host is — unspecified (a dial to 0.0.0.0 or ::
+// reaches this machine) and multicast, IPv4-mapped too — are dropped like strings that are not addresses.
+func TestHostileServerNoHostAddresses(t *testing.T) {
+	t.Parallel()
+	srv, _ := scripted(t, func(int64) string {
+		return `{"host":"a.test","ips":["0.0.0.0","224.0.0.1","::ffff:0.0.0.0","192.0.2.1","1.2.3"],` +
+			`"ipsv6":["::","ff02::1","::ffff:239.1.1.1","2001:db8::1"],"ttl":60}`
+	})
+	c := newClient(t, client.Config{Servers: []string{srv.URL}, DisableLocalDNS: true})
+	got, err := c.Lookup(context.Background(), "a.test")
+	if want := addrs("192.0.2.1", "2001:db8::1"); err != nil || !slices.Equal(got, want) {
+		t.Fatalf("%v, %v; want %v", got, err, want)
 	}
 }

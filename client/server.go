@@ -243,8 +243,8 @@ func ttlOf(secs int64) time.Duration {
 	return time.Duration(min(max(secs, 0), 1<<31-1)) * time.Second
 }
 
-// appendAddrs appends the strings that parse as addresses (as the SDKs do, others are dropped),
-// IPv4-mapped ones unmapped, without duplicates: at most maxAddrs of list, and no more once out
+// appendAddrs appends the strings that parse as addresses of a host (as the SDKs do, others are
+// dropped, and so are unspecified and multicast ones), IPv4-mapped ones unmapped, without duplicates: at most maxAddrs of list, and no more once out
 // holds maxHostAddrs (a broken server's thousands of addresses would cost a quadratic dedup).
 func appendAddrs(out []netip.Addr, list []string) []netip.Addr {
 	taken := 0
@@ -254,6 +254,11 @@ func appendAddrs(out []netip.Addr, list []string) []netip.Addr {
 		}
 		a, err := netip.ParseAddr(s)
 		if err != nil || a.Zone() != "" {
+			continue
+		}
+		// No host is there: a dial to 0.0.0.0 or :: reaches this machine, and a multicast address
+		// no server.
+		if a = a.Unmap(); a.IsUnspecified() || a.IsMulticast() {
 			continue
 		}
 		if a = a.Unmap(); !slices.Contains(out, a) {
