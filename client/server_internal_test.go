@@ -1,6 +1,7 @@
 package client
 
 import (
+	"slices"
 	"testing"
 	"time"
 )
@@ -36,8 +37,9 @@ func TestRequestURL(t *testing.T) {
 	}
 }
 
-// FuzzParse feeds server answers to both parsers: no panic, and every address returned is valid
-// and unmapped.
+// FuzzParse feeds server answers to both parsers: no panic, every address returned is valid,
+// unmapped, a host's (not unspecified or multicast) and distinct, at most maxHostAddrs a host, and
+// every ttl within [0, 2^31-1] s.
 func FuzzParse(f *testing.F) {
 	f.Add([]byte(`{"host":"a.example.com","client_ip":"1.2.3.4","ips":["10.0.0.1"],"ipsv6":["::1"],"ttl":60,"origin_ttl":60}`))
 	f.Add([]byte(`{"dns":[{"host":"a","client_ip":"1.2.3.4","ips":["10.0.0.1"],"type":1,"ttl":60},{"host":"a","ips":["::ffff:1.2.3.4"],"type":28,"ttl":30},{"host":"b","ips":[],"error":"UpstreamUnavailable"}]}`))
@@ -47,10 +49,14 @@ func FuzzParse(f *testing.F) {
 		batch, err2 := parseBatch(body)
 		for _, m := range []map[string]hostAnswer{single, batch} {
 			for _, a := range m {
-				for _, ip := range a.addrs {
-					if !ip.IsValid() || ip.Is4In6() || ip.Zone() != "" {
+				for i, ip := range a.addrs {
+					if !ip.IsValid() || ip.Is4In6() || ip.Zone() != "" || ip.IsUnspecified() || ip.IsMulticast() ||
+						slices.Contains(a.addrs[:i], ip) {
 						t.Fatalf("address %v from %q", ip, body)
 					}
+				}
+				if len(a.addrs) > maxHostAddrs || a.ttl < 0 || a.ttl > (1<<31-1)*time.Second {
+					t.Fatalf("%d addresses, ttl %v from %q", len(a.addrs), a.ttl, body)
 				}
 			}
 		}
