@@ -26,13 +26,15 @@ import (
 
 const serveUsage = `Usage: httpdns serve -config FILE [-listen ADDR] [-admin-listen ADDR]
 
-Runs the HTTPDNS service described by the YAML config FILE: the public API (/d, /resolve,
-/healthz, /readyz) on listen, and over HTTPS (HTTP/2 and HTTP/1.1) on tls.listen when set, the
-admin API (/admin/domains, /admin/cidrdb/reload, /metrics, /healthz, /readyz) and the web
-console (/console/) on admin_listen. Flags override the file's keys. SIGTERM or SIGINT drains in-flight requests, then stops. SIGHUP
-reloads the CIDRDB and geo databases, as does a change to their files (checked every
-cidrdb_watch), and the TLS certificate and key; a bad file is rejected and the old one keeps
-serving.
+Runs the HTTPDNS service described by the YAML config FILE (keys: README, Configuration): the
+public API (/d, /resolve, the Alibaba and DNSPod doors, /dns-query, /healthz, /readyz) on listen,
+and over HTTPS (HTTP/2 and HTTP/1.1) on tls.listen when set; the admin API (/admin/domains,
+/admin/accounts, /admin/cidrdb/reload, /admin/fleet, /admin/accuracy, /metrics, /healthz,
+/readyz) and the web console (/console/) on admin_listen. With a fleet section the whitelist,
+accounts and CIDRDB are shared with the other nodes through Redis. Flags override the file's
+keys. SIGTERM or SIGINT drains in-flight requests, then stops. SIGHUP reloads the CIDRDB and geo
+databases, as does a change to their files (checked every cidrdb_watch), and the TLS certificate
+and key; a bad file is rejected and the old one keeps serving.
 `
 
 // runServe runs the HTTPDNS service until ctx is cancelled.

@@ -41,3 +41,26 @@ func TestUsageSynopsisNamesEveryFlag(t *testing.T) {
 		})
 	}
 }
+
+// "httpdns serve -h" names every admin endpoint the README's Admin API section shows.
+func TestServeUsageNamesAdminEndpoints(t *testing.T) {
+	t.Parallel()
+	_, section, ok := strings.Cut(readme(t), "\n### Admin API\n")
+	if !ok {
+		t.Fatal("README has no Admin API section")
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	var stdout, stderr bytes.Buffer
+	if err := run(t.Context(), []string{"serve", "-h"}, &stdout, &stderr); err != nil {
+		t.Fatal(err)
+	}
+	paths := regexp.MustCompile(`/admin/[a-z/]*[a-z]`).FindAllString(section, -1)
+	if len(paths) < 5 {
+		t.Fatalf("found %d admin paths in the README's Admin API section", len(paths))
+	}
+	for _, p := range paths {
+		if !strings.Contains(stderr.String(), p) {
+			t.Errorf("serve -h does not name %s", p)
+		}
+	}
+}
