@@ -33,8 +33,10 @@ const (
 	leaveTimeout = time.Second
 	// MaxHeartbeatBytes bounds a heartbeat's JSON: PutHeartbeat refuses a larger one and Nodes reads no
 	// more of a heartbeat key (anyone who reaches Redis can write one of 512 MB under each of maxNodes ids),
-	// leaving a larger one out. A node's own heartbeat is a few hundred bytes a document.
-	MaxHeartbeatBytes = 64 << 10
+	// leaving a larger one out. A node's own heartbeat is a few hundred bytes a document, under 10 KiB at
+	// worst (the longest id and senders, three last errors of escaped quotes: TestNodesBoundHostileHeartbeats);
+	// every node reads every heartbeat at each beat.
+	MaxHeartbeatBytes = 16 << 10
 	// MaxHeartbeatDocs bounds the documents Nodes keeps of one heartbeat (a node serves three kinds):
 	// each is a Redis read for /admin/fleet.
 	MaxHeartbeatDocs = 16

@@ -427,6 +427,22 @@ func TestNodesBoundHostileHeartbeats(t *testing.T) {
 	if e := nodes[0].Docs[0].LastError; len(e) > 1100 || !strings.HasPrefix(e, "line 7: unknown tier") {
 		t.Errorf("good's last error: %d bytes, want its first KiB", len(e))
 	}
+	// The largest heartbeat a node writes fits: the longest id, three documents with long errors, senders
+	// and addresses.
+	long, who := strings.Repeat("n", 255), strings.Repeat("w", 255)+"@"+strings.Repeat("h", 255)
+	largest := newHeartbeater(t, s, fleet.HeartbeatConfig{ID: long, Listen: "[" + strings.Repeat("f", 39) + "]:65535",
+		AdminListen: "[" + strings.Repeat("f", 39) + "]:65535", L2: func() fleet.L2Stats { return fleet.L2Stats{Hits: 1 << 62} },
+		Docs: func() []fleet.DocStatus {
+			d := fleet.DocStatus{Version: 1 << 62, SHA256: strings.Repeat("0", 64), Who: who, When: time.Now(),
+				LastSync: time.Now(), LastError: strings.Repeat("\"", 3000)}
+			return []fleet.DocStatus{d, d, d}
+		}})
+	if err := largest.Beat(ctx); err != nil {
+		t.Fatalf("the largest heartbeat: %v", err)
+	}
+	if got := nodeIDs(t, s); !slices.Contains(got, long) {
+		t.Errorf("the largest heartbeat is not listed: %d nodes", len(got))
+	}
 	if err := s.PutHeartbeat(ctx, fleet.Heartbeat{ID: "big", TTL: time.Minute, Listen: strings.Repeat("x", fleet.MaxHeartbeatBytes)}); err == nil {
 		t.Error("PutHeartbeat wrote a heartbeat over MaxHeartbeatBytes")
 	}
