@@ -179,6 +179,18 @@ func (d *fleetDoc) sync(ctx context.Context) {
 	defer d.mu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, fleetTimeout)
 	defer cancel()
+	// The version alone first: a notification (anyone who reaches Redis can publish one) or a
+	// periodic sync at the version served, or at one refused already, costs one small read rather
+	// than reading and hashing the whole document (a CIDRDB may be many MB).
+	if v, err := d.store.Version(ctx, d.kind); err == nil && v > 0 {
+		switch v {
+		case d.state.Version:
+			d.result("current", nil)
+			return
+		case d.rejected.Version:
+			return
+		}
+	}
 	doc, err := d.store.Get(ctx, d.kind)
 	switch {
 	case errors.Is(err, fleet.ErrNotFound):

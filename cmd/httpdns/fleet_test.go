@@ -363,3 +363,61 @@ func TestServeFleetCluster(t *testing.T) {
 	}
 	f.waitScopes(t, f.alloc.Bits(), time.Second)
 }
+
+// A notification at the version a node already serves (anyone who reaches Redis can publish one) costs
+// the node one read of the version, not a read of the whole document: the CIDRDB may be many MB.
+func TestServeFleetNotificationAtCurrentVersionIsCheap(t *testing.T) {
+	t.Parallel()
+	addr := redistest.Start(t)
+	_, nodes := startFleet(t, 1, []string{addr}, "", nil)
+	const wl = "*.cdn-b.test subnet\n"
+	if code, body := put(t, nodes[0].admin+"/admin/domains", "secret", wl); code != http.StatusOK {
+		t.Fatalf("upload: %d %v", code, body)
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	t.Cleanup(func() { rdb.Close() })
+	ctx := context.Background()
+	// calls returns how many times Redis ran a command (INFO commandstats).
+	calls := func(cmd string) int {
+		info, err := rdb.Info(ctx, "commandstats").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for line := range strings.SplitSeq(info, "\n") {
+			if rest, ok := strings.CutPrefix(line, "cmdstat_"+cmd+":calls="); ok {
+				var n int
+				fmt.Sscanf(rest, "%d", &n)
+				return n
+			}
+		}
+		return 0
+	}
+	// syncs returns how many syncs found the whitelist current.
+	syncs := func() int {
+		_, text := adminText(t, nodes[0].admin+"/metrics")
+		for line := range strings.SplitSeq(text, "\n") {
+			if rest, ok := strings.CutPrefix(line, `httpdns_fleet_syncs_total{kind="whitelist",result="current"} `); ok {
+				var n int
+				fmt.Sscanf(rest, "%d", &n)
+				return n
+			}
+		}
+		return 0
+	}
+	before, scripts := syncs(), calls("evalsha")+calls("eval")
+	const flood = 40
+	for range flood {
+		if err := rdb.Publish(ctx, "httpdns:events", `{"kind":"whitelist","version":1}`).Err(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	waitUntil(t, 5*time.Second, "the node did not sync on the notifications", func() bool {
+		return syncs()-before >= flood/4
+	})
+	// The heartbeat runs a script now and then; a full read per notification would be 40.
+	if n := calls("evalsha") + calls("eval") - scripts; n > flood/4 {
+		t.Errorf("%d notifications at the current version made %d script runs (full document reads); want a few at most", flood, n)
+	}
+	waitWhitelist(t, nodes[0], wl, time.Second)
+}
