@@ -32,70 +32,16 @@ HOSTS=(img.cdn-a.test static.cdn-c.test news.cdn-d.test m.cdn-d.test feed.cdn-e.
 TOKEN=fleet-demo-token
 WAIT=15 # seconds any one thing may take to come up
 
-die() { echo "run.sh: $*" >&2; exit 1; }
+. "$HERE/../lib.sh" # die, find_or_install, use_tmp, wait_for, start_nginx, ...
 
-# --- tools ---------------------------------------------------------------------------------------
-# find_or_install BINARY PACKAGE: the binary's path (/usr/sbin and /usr/bin looked at too: not on
-# every user's PATH), installed with apt-get if missing and we are root.
-find_or_install() {
-	local bin=$1 pkg=$2 path
-	path=$(command -v "$bin" || true)
-	for dir in /usr/sbin /usr/bin; do
-		if [[ -z $path && -x $dir/$bin ]]; then path=$dir/$bin; fi
-	done
-	if [[ -z $path ]]; then
-		[[ $(id -u) -eq 0 ]] || die "$bin is not installed and we are not root: sudo apt-get install -y $pkg"
-		echo "installing $pkg (apt-get install -y $pkg)" >&2
-		export DEBIAN_FRONTEND=noninteractive
-		timeout 600 apt-get install -y "$pkg" >/dev/null ||
-			{ timeout 600 apt-get update >/dev/null && timeout 600 apt-get install -y "$pkg" >/dev/null; } ||
-			die "apt-get install $pkg failed"
-		path=$(command -v "$bin" || echo "/usr/sbin/$bin")
-		[[ -x $path ]] || path=/usr/bin/$bin
-	fi
-	echo "$path"
-}
+# --- tools, ports and the temporary directory --------------------------------------------------------
 NGINX=$(find_or_install nginx nginx)
 REDIS=$(find_or_install redis-server redis-server)
-command -v curl >/dev/null || die "curl is needed: apt-get install -y curl"
-command -v go >/dev/null || die "go is needed to build httpdns"
+need_build_tools
 ((CLIENTS >= 1 && CLIENTS <= 64)) || die "CLIENTS must be 1..64"
-
-for p in "$NGINX_PORT" $((BASE_PORT + 1)) $((BASE_PORT + 2)) $((BASE_PORT + 3)) \
-	$((BASE_PORT + 101)) $((BASE_PORT + 102)) $((BASE_PORT + 103)) "$DNS_PORT" "$REDIS_PORT"; do
-	if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-		die "port $p on 127.0.0.1 is in use; set BASE_PORT to another range"
-	fi
-done
-
-# --- cleanup: stop what we started, newest first, then remove the directory ------------------------
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/httpdns-fleet.XXXXXX")
-PIDS=()
-stop_pid() {
-	local pid=$1
-	kill -TERM "$pid" 2>/dev/null || return 0
-	for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-	kill -KILL "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
-}
-cleanup() {
-	local i
-	for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do stop_pid "${PIDS[i]}"; done
-	if [[ ${KEEP:-0} == 1 ]]; then echo "kept $TMP"; else rm -rf "$TMP"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# wait_for DESC PID LOG CMD...: run CMD until it succeeds, at most WAIT seconds, while PID lives.
-wait_for() {
-	local desc=$1 pid=$2 log=$3 deadline=$((SECONDS + WAIT))
-	shift 3
-	until "$@" >/dev/null 2>&1; do
-		kill -0 "$pid" 2>/dev/null || { tail -n 20 "$log" >&2; die "$desc exited"; }
-		((SECONDS < deadline)) || { tail -n 20 "$log" >&2; die "$desc not ready within ${WAIT}s"; }
-		sleep 0.1
-	done
-}
+ports_free "$NGINX_PORT" $((BASE_PORT + 1)) $((BASE_PORT + 2)) $((BASE_PORT + 3)) \
+	$((BASE_PORT + 101)) $((BASE_PORT + 102)) $((BASE_PORT + 103)) "$DNS_PORT" "$REDIS_PORT"
+use_tmp httpdns-fleet
 
 # redis_ping: Redis answers PING (in its inline protocol, so redis-cli is not needed).
 redis_ping() {
@@ -121,9 +67,7 @@ metric() {
 }
 
 # --- build, then start Redis, the world and three nodes ------------------------------------------
-echo "building httpdns and cdnsim into $TMP/bin"
-(cd "$ROOT" && timeout 300 go build -o "$TMP/bin/httpdns" ./cmd/httpdns &&
-	timeout 300 go build -o "$TMP/bin/cdnsim" ./internal/cdnsim/cmd/cdnsim) || die "build failed"
+build_binaries
 
 mkdir -p "$TMP/redis"
 # No persistence: what the fleet keeps in Redis, each node keeps a copy of (see the README).
@@ -133,10 +77,7 @@ PIDS+=($!)
 wait_for "redis-server" "$!" "$TMP/redis/redis.log" redis_ping
 echo "redis: $("$REDIS" --version | awk '{print $3}') on 127.0.0.1:$REDIS_PORT"
 
-"$TMP/bin/cdnsim" -listen "127.0.0.1:$DNS_PORT" -dir "$TMP/world" -clients "$CLIENTS" >"$TMP/cdnsim.log" 2>&1 &
-PIDS+=($!)
-wait_for "cdnsim" "$!" "$TMP/cdnsim.log" grep -q "serving zone" "$TMP/cdnsim.log"
-echo "world: authoritative DNS for test. on 127.0.0.1:$DNS_PORT"
+start_cdnsim -clients "$CLIENTS"
 
 declare -A NODE_PID
 # start_node N L2: node N with fleet.l2_cache L2 (true|false), its own directory and whitelist copy.
@@ -169,31 +110,8 @@ start_node() {
 for n in "${NODES[@]}"; do start_node "$n" false; done
 echo "nodes: node1..node3 on 127.0.0.1:$((BASE_PORT + 1))..$((BASE_PORT + 3)) (admin +100), one fleet, L2 off"
 
-# --- nginx: deploy/nginx's snippet rendered into a main config of our own --------------------------
-mkdir -p "$TMP/nginx/logs" "$TMP/nginx/tmp"
-sed -e "s|@LISTEN@|127.0.0.1:$NGINX_PORT|" -e "s|@LOGDIR@|$TMP/nginx/logs|" \
-	-e "s|@NODE1@|127.0.0.1:$((BASE_PORT + 1))|" -e "s|@NODE2@|127.0.0.1:$((BASE_PORT + 2))|" \
-	-e "s|@NODE3@|127.0.0.1:$((BASE_PORT + 3))|" "$HERE/../nginx/httpdns.conf" >"$TMP/nginx/httpdns.conf"
-cat >"$TMP/nginx/nginx.conf" <<EOF
-worker_processes 1;
-pid $TMP/nginx/nginx.pid;
-error_log $TMP/nginx/logs/error.log warn;
-events { worker_connections 256; }
-http {
-    access_log off;
-    client_body_temp_path $TMP/nginx/tmp/body;
-    proxy_temp_path $TMP/nginx/tmp/proxy;
-    fastcgi_temp_path $TMP/nginx/tmp/fastcgi;
-    uwsgi_temp_path $TMP/nginx/tmp/uwsgi;
-    scgi_temp_path $TMP/nginx/tmp/scgi;
-    include $TMP/nginx/httpdns.conf;
-}
-EOF
-NGINX_ARGS=(-p "$TMP/nginx/" -c "$TMP/nginx/nginx.conf" -e "$TMP/nginx/logs/error.log")
-"$NGINX" -t -q "${NGINX_ARGS[@]}" || die "nginx rejected the config"
-"$NGINX" "${NGINX_ARGS[@]}" -g "daemon off;" >"$TMP/nginx/logs/stdout.log" 2>&1 &
-PIDS+=($!)
-wait_for "nginx" "$!" "$TMP/nginx/logs/error.log" curl -fsS --max-time 1 "http://127.0.0.1:$NGINX_PORT/readyz"
+# --- nginx: deploy/nginx's snippet rendered into a main config of our own (lib.sh) -----------------
+start_nginx "$NGINX" "$HERE/../nginx/httpdns.conf"
 echo "nginx: 127.0.0.1:$NGINX_PORT -> node1..node3, level-1 hashing on (client subnet, host)"
 
 # whitelist_versions: "node1=V node2=V node3=V" from each node's httpdns_fleet_version{kind="whitelist"}.

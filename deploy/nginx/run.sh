@@ -27,67 +27,18 @@ HOSTS=(img.cdn-a.test video.cdn-b.test news.cdn-d.test www.portal.test)
 LOOPBACK_SUBNETS=(127.0.1 127.0.2 127.0.3) # clients that connect from these, without ip=
 WAIT=15                                     # seconds any one thing may take to come up
 
-die() { echo "run.sh: $*" >&2; exit 1; }
+. "$HERE/../lib.sh" # die, find_or_install, use_tmp, wait_for, start_nginx, ...
 
-# --- nginx ---------------------------------------------------------------------------------------
-NGINX=$(command -v nginx || true)
-if [[ -z $NGINX && -x /usr/sbin/nginx ]]; then NGINX=/usr/sbin/nginx; fi # /usr/sbin: not on users' PATH
-if [[ -z $NGINX ]]; then
-	[[ $(id -u) -eq 0 ]] || die "nginx is not installed and we are not root: sudo apt-get install -y nginx"
-	echo "installing nginx (apt-get install -y nginx)"
-	export DEBIAN_FRONTEND=noninteractive
-	timeout 600 apt-get install -y nginx >/dev/null ||
-		{ timeout 600 apt-get update >/dev/null && timeout 600 apt-get install -y nginx >/dev/null; } ||
-		die "apt-get install nginx failed"
-	NGINX=/usr/sbin/nginx
-fi
-command -v curl >/dev/null || die "curl is needed: apt-get install -y curl"
-command -v go >/dev/null || die "go is needed to build httpdns"
-
-for p in "$NGINX_PORT" $((BASE_PORT + 1)) $((BASE_PORT + 2)) $((BASE_PORT + 3)) \
-	$((BASE_PORT + 101)) $((BASE_PORT + 102)) $((BASE_PORT + 103)) "$DNS_PORT"; do
-	if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-		die "port $p on 127.0.0.1 is in use; set BASE_PORT to another range"
-	fi
-done
-
-# --- cleanup: stop what we started, newest first, then remove the directory ------------------------
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/httpdns-l1.XXXXXX")
-PIDS=()
-cleanup() {
-	local i pid
-	for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
-		pid=${PIDS[i]}
-		kill -TERM "$pid" 2>/dev/null || continue
-		for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-		kill -KILL "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-	done
-	if [[ ${KEEP:-0} == 1 ]]; then echo "kept $TMP"; else rm -rf "$TMP"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# wait_for DESC PID LOG CMD...: run CMD until it succeeds, at most WAIT seconds, while PID lives.
-wait_for() {
-	local desc=$1 pid=$2 log=$3 deadline=$((SECONDS + WAIT))
-	shift 3
-	until "$@" >/dev/null 2>&1; do
-		kill -0 "$pid" 2>/dev/null || { tail -n 20 "$log" >&2; die "$desc exited"; }
-		((SECONDS < deadline)) || { tail -n 20 "$log" >&2; die "$desc not ready within ${WAIT}s"; }
-		sleep 0.1
-	done
-}
+# --- tools, ports and the temporary directory --------------------------------------------------------
+NGINX=$(find_or_install nginx nginx)
+need_build_tools
+ports_free "$NGINX_PORT" $((BASE_PORT + 1)) $((BASE_PORT + 2)) $((BASE_PORT + 3)) \
+	$((BASE_PORT + 101)) $((BASE_PORT + 102)) $((BASE_PORT + 103)) "$DNS_PORT"
+use_tmp httpdns-l1
 
 # --- build, then start the world and three nodes ---------------------------------------------------
-echo "building httpdns and cdnsim into $TMP/bin"
-(cd "$ROOT" && timeout 300 go build -o "$TMP/bin/httpdns" ./cmd/httpdns &&
-	timeout 300 go build -o "$TMP/bin/cdnsim" ./internal/cdnsim/cmd/cdnsim) || die "build failed"
-
-"$TMP/bin/cdnsim" -listen "127.0.0.1:$DNS_PORT" -dir "$TMP/world" >"$TMP/cdnsim.log" 2>&1 &
-PIDS+=($!)
-wait_for "cdnsim" "$!" "$TMP/cdnsim.log" grep -q "serving zone" "$TMP/cdnsim.log"
-echo "world: authoritative DNS for test. on 127.0.0.1:$DNS_PORT"
+build_binaries
+start_cdnsim
 
 for n in "${NODES[@]}"; do
 	mkdir -p "$TMP/node$n"
@@ -110,31 +61,8 @@ for n in "${NODES[@]}"; do
 	echo "node$n: httpdns on 127.0.0.1:$((BASE_PORT + n)) (admin $((BASE_PORT + 100 + n)))"
 done
 
-# --- nginx: the snippet rendered into a main config of our own, run in the foreground --------------
-mkdir -p "$TMP/nginx/logs" "$TMP/nginx/tmp"
-sed -e "s|@LISTEN@|127.0.0.1:$NGINX_PORT|" -e "s|@LOGDIR@|$TMP/nginx/logs|" \
-	-e "s|@NODE1@|127.0.0.1:$((BASE_PORT + 1))|" -e "s|@NODE2@|127.0.0.1:$((BASE_PORT + 2))|" \
-	-e "s|@NODE3@|127.0.0.1:$((BASE_PORT + 3))|" "$NGINX_CONF" >"$TMP/nginx/httpdns.conf"
-cat >"$TMP/nginx/nginx.conf" <<EOF
-worker_processes 1;
-pid $TMP/nginx/nginx.pid;
-error_log $TMP/nginx/logs/error.log warn;
-events { worker_connections 256; }
-http {
-    access_log off;
-    client_body_temp_path $TMP/nginx/tmp/body;
-    proxy_temp_path $TMP/nginx/tmp/proxy;
-    fastcgi_temp_path $TMP/nginx/tmp/fastcgi;
-    uwsgi_temp_path $TMP/nginx/tmp/uwsgi;
-    scgi_temp_path $TMP/nginx/tmp/scgi;
-    include $TMP/nginx/httpdns.conf;
-}
-EOF
-NGINX_ARGS=(-p "$TMP/nginx/" -c "$TMP/nginx/nginx.conf" -e "$TMP/nginx/logs/error.log")
-"$NGINX" -t -q "${NGINX_ARGS[@]}" || die "nginx rejected the config"
-"$NGINX" "${NGINX_ARGS[@]}" -g "daemon off;" >"$TMP/nginx/logs/stdout.log" 2>&1 &
-PIDS+=($!)
-wait_for "nginx" "$!" "$TMP/nginx/logs/error.log" curl -fsS --max-time 1 "http://127.0.0.1:$NGINX_PORT/readyz"
+# --- nginx: the snippet rendered into a main config of our own (lib.sh), run in the foreground -------
+start_nginx "$NGINX" "$NGINX_CONF"
 echo "nginx $("$NGINX" -v 2>&1 | sed 's|.*/||'): 127.0.0.1:$NGINX_PORT -> nodes $((BASE_PORT + 1))..$((BASE_PORT + 3))"
 echo
 
