@@ -51,17 +51,7 @@ func BenchmarkLookupCached(b *testing.B) {
 //	go test -run '^$' -bench Dial -benchmem ./client
 func BenchmarkDial(b *testing.B) {
 	s := startService(b)
-	l, port := listenOn(b)
-	defer l.Close()
-	go func() {
-		for {
-			conn, err := l.Accept()
-			if err != nil {
-				return
-			}
-			conn.Close()
-		}
-	}()
+	port := closingEdge(b)
 	d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
 	c := newClient(b, client.Config{Servers: []string{s.URL}, DisableLocalDNS: true, Dialer: d})
 	ctx := context.Background()

@@ -66,6 +66,58 @@ func listenOn(t testing.TB) (net.Listener, string) {
 	return l, port
 }
 
+// closingEdge is listenOn's edge accepting and closing every connection until the test ends; it
+// returns the port.
+func closingEdge(t testing.TB) string {
+	t.Helper()
+	l, port := listenOn(t)
+	t.Cleanup(func() { l.Close() })
+	acceptEach(l, closeConn)
+	return port
+}
+
+// acceptEach hands every connection l accepts to handle, in one goroutine, until l is closed.
+func acceptEach(l net.Listener, handle func(net.Conn)) {
+	go func() {
+		for {
+			conn, err := l.Accept()
+			if err != nil {
+				return
+			}
+			handle(conn)
+		}
+	}()
+}
+
+func closeConn(conn net.Conn) { conn.Close() }
+
+// dialLog records the client's dial events (its Hooks.Dial), from the dials' goroutines.
+type dialLog struct {
+	mu     sync.Mutex
+	events []client.DialEvent
+}
+
+func (d *dialLog) Record(ev client.DialEvent) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.events = append(d.events, ev)
+}
+
+func (d *dialLog) Events() []client.DialEvent {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return slices.Clone(d.events)
+}
+
+// Attempts returns each dial's number of connection attempts.
+func (d *dialLog) Attempts() []int {
+	var n []int
+	for _, ev := range d.Events() {
+		n = append(n, ev.Attempts)
+	}
+	return n
+}
+
 // TestTransportTLSByName fetches over HTTPS from an edge whose certificate names only the host:
 // through the client's Transport the TCP connection goes to the IP while SNI, verification and
 // Host use the name, and succeeds past the dead first address; the control, the IP in the URL,
@@ -90,10 +142,9 @@ func TestTransportTLSByName(t *testing.T) {
 	edge.StartTLS()
 	t.Cleanup(edge.Close)
 
-	var dials []client.DialEvent
+	var dials dialLog
 	c := newClient(t, client.Config{Servers: []string{s.URL}, DisableLocalDNS: true,
-		TLSConfig: &tls.Config{RootCAs: pool},
-		Hooks:     client.Hooks{Dial: func(ev client.DialEvent) { mu.Lock(); dials = append(dials, ev); mu.Unlock() }}})
+		TLSConfig: &tls.Config{RootCAs: pool}, Hooks: client.Hooks{Dial: dials.Record}})
 	hc := &http.Client{Transport: c.Transport(), Timeout: 10 * time.Second}
 	var remote string
 	trace := &httptrace.ClientTrace{GotConn: func(ci httptrace.GotConnInfo) { remote = ci.Conn.RemoteAddr().String() }}
@@ -112,11 +163,11 @@ func TestTransportTLSByName(t *testing.T) {
 	if want := []string{"two.client.test two.client.test:" + port}; !slices.Equal(seen, want) {
 		t.Errorf("SNI and Host seen: %q, want %q", seen, want)
 	}
-	if len(dials) != 1 || dials[0].Attempts != 2 || dials[0].Source != client.SourceServer ||
-		dials[0].Addr.String() != "127.0.0.3:"+port {
-		t.Errorf("dial events: %+v, want one of 2 attempts ending at 127.0.0.3", dials)
-	}
 	mu.Unlock()
+	if evs := dials.Events(); len(evs) != 1 || evs[0].Attempts != 2 || evs[0].Source != client.SourceServer ||
+		evs[0].Addr.String() != "127.0.0.3:"+port {
+		t.Errorf("dial events: %+v, want one of 2 attempts ending at 127.0.0.3", evs)
+	}
 	if got := c.Failed(); !slices.Equal(got, addrs("127.0.0.2")) {
 		t.Errorf("Failed() = %v, want the dead edge", got)
 	}
@@ -138,15 +189,12 @@ func TestDialRaceDelay(t *testing.T) {
 	s := startService(t)
 	l, port := listenOn(t)
 	defer l.Close()
-	go func() {
-		for {
-			conn, err := l.Accept()
-			if err != nil {
-				return
-			}
-			defer conn.Close()
-		}
-	}()
+	acceptEach(l, func(conn net.Conn) { // held open until the client closes it
+		go func() {
+			io.Copy(io.Discard, conn)
+			conn.Close()
+		}()
+	})
 	cancelled := make(chan struct{})
 	dialer := &net.Dialer{ControlContext: func(ctx context.Context, _, address string, _ syscall.RawConn) error {
 		if host, _, _ := net.SplitHostPort(address); host == "127.0.0.2" {
@@ -189,21 +237,10 @@ func TestDialRaceDelay(t *testing.T) {
 func TestDialRefusedFailsFast(t *testing.T) {
 	t.Parallel()
 	s := startService(t)
-	l, port := listenOn(t)
-	defer l.Close()
-	go func() {
-		for {
-			conn, err := l.Accept()
-			if err != nil {
-				return
-			}
-			conn.Close()
-		}
-	}()
-	var attempts []int
-	var mu sync.Mutex
+	port := closingEdge(t)
+	var dials dialLog
 	c := newClient(t, client.Config{Servers: []string{s.URL}, DisableLocalDNS: true, FallbackDelay: 5 * time.Second,
-		Hooks: client.Hooks{Dial: func(ev client.DialEvent) { mu.Lock(); attempts = append(attempts, ev.Attempts); mu.Unlock() }}})
+		Hooks: client.Hooks{Dial: dials.Record}})
 	for range 2 {
 		start := time.Now()
 		conn, err := c.DialContext(context.Background(), "tcp", "two.client.test:"+port)
@@ -215,9 +252,7 @@ func TestDialRefusedFailsFast(t *testing.T) {
 			t.Errorf("dial took %v: a refused attempt must not wait out the 5s delay", took)
 		}
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if !slices.Equal(attempts, []int{2, 1}) {
+	if attempts := dials.Attempts(); !slices.Equal(attempts, []int{2, 1}) {
 		t.Errorf("attempts per dial: %v, want [2 1] (the refused address tried last the second time)", attempts)
 	}
 }
@@ -246,15 +281,7 @@ func TestDialLosersClosed(t *testing.T) {
 	accepted := make(chan net.Conn, 4)
 	for _, l := range ls {
 		defer l.Close()
-		go func() {
-			for {
-				conn, err := l.Accept()
-				if err != nil {
-					return
-				}
-				accepted <- conn
-			}
-		}()
+		acceptEach(l, func(conn net.Conn) { accepted <- conn })
 	}
 	c := newClient(t, client.Config{Servers: []string{s.URL}, DisableLocalDNS: true, FallbackDelay: time.Millisecond})
 	conn, err := c.DialContext(context.Background(), "tcp", net.JoinHostPort("two.client.test", port))
@@ -291,17 +318,7 @@ func TestDialLosersClosed(t *testing.T) {
 func TestDialLiteralAndErrors(t *testing.T) {
 	t.Parallel()
 	s := startService(t)
-	l, port := listenOn(t)
-	defer l.Close()
-	go func() {
-		for {
-			conn, err := l.Accept()
-			if err != nil {
-				return
-			}
-			conn.Close()
-		}
-	}()
+	port := closingEdge(t)
 	c := newClient(t, client.Config{Servers: []string{s.URL}, DisableLocalDNS: true})
 	ctx := context.Background()
 	conn, err := c.DialContext(ctx, "tcp", "127.0.0.3:"+port)
@@ -342,21 +359,10 @@ func TestDialDualStack(t *testing.T) {
 		t.Skip("no port free on both 127.0.0.3 and ::1")
 	}
 	defer l4.Close()
-	for _, l := range []net.Listener{l4, l6} {
-		go func() {
-			for {
-				conn, err := l.Accept()
-				if err != nil {
-					return
-				}
-				conn.Close()
-			}
-		}()
-	}
-	var mu sync.Mutex
-	var events []client.DialEvent
-	c := newClient(t, client.Config{Servers: []string{s.URL}, DisableLocalDNS: true,
-		Hooks: client.Hooks{Dial: func(ev client.DialEvent) { mu.Lock(); events = append(events, ev); mu.Unlock() }}})
+	acceptEach(l4, closeConn)
+	acceptEach(l6, closeConn)
+	var dials dialLog
+	c := newClient(t, client.Config{Servers: []string{s.URL}, DisableLocalDNS: true, Hooks: client.Hooks{Dial: dials.Record}})
 	dial := func(network string) string {
 		t.Helper()
 		conn, err := c.DialContext(context.Background(), network, net.JoinHostPort("dual.client.test", port))
@@ -373,13 +379,7 @@ func TestDialDualStack(t *testing.T) {
 	if want := []string{v6, v4, v4, v4}; !slices.Equal(got, want) {
 		t.Errorf("connected to %v, want %v", got, want)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	var attempts []int
-	for _, ev := range events {
-		attempts = append(attempts, ev.Attempts)
-	}
-	if want := []int{1, 1, 2, 1}; !slices.Equal(attempts, want) {
+	if attempts, want := dials.Attempts(), []int{1, 1, 2, 1}; !slices.Equal(attempts, want) {
 		t.Errorf("attempts %v, want %v", attempts, want)
 	}
 }
