@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/httpdns/httpdns/cache"
-	"github.com/httpdns/httpdns/internal/cdnsim"
 )
 
 // TestChecksTrackMisroutes runs the city+ISP cache (about one answer in ten misrouted on the
@@ -20,15 +19,7 @@ func TestChecksTrackMisroutes(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a workload")
 	}
-	world, err := cdnsim.NewWorld(cdnsim.EvalConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	env, err := NewEnv(world, 2, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer env.Close()
+	env := evalEnv(t)
 	w := Workload{Requests: 40_000, Span: 144 * time.Second}
 	res, err := Run(context.Background(), env, Cache{Name: "city+ISP", DefaultTier: cache.TierCityISP, Checks: 4}, w)
 	if err != nil {

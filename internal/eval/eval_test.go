@@ -9,6 +9,22 @@ import (
 	"github.com/httpdns/httpdns/internal/cdnsim"
 )
 
+// evalEnv is the evaluation world (cdnsim.EvalConfig) served by two DNS nodes on loopback, with its
+// geo databases in a temporary directory; closed when the test ends.
+func evalEnv(t *testing.T) *Env {
+	t.Helper()
+	world, err := cdnsim.NewWorld(cdnsim.EvalConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := NewEnv(world, 2, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(env.Close)
+	return env
+}
+
 // TestBars runs a reduced comparison (the default workload's rate over 7.2 minutes instead of 30,
 // 10% of the requests from IPv6 clients of the evaluation world's /32–/40 allocations, the
 // learnt library probed with the /56s the day before asked from) and holds the designs to the
@@ -22,17 +38,9 @@ func TestBars(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the whole evaluation")
 	}
-	world, err := cdnsim.NewWorld(cdnsim.EvalConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	env, err := NewEnv(world, 2, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer env.Close()
+	env := evalEnv(t)
 	ctx := context.Background()
-	learnt, rep, err := env.Learn(ctx, LearnOptions{Demand: Workload{Requests: 120_000, Span: 432 * time.Second}.Demand(world, env.Names())})
+	learnt, rep, err := env.Learn(ctx, LearnOptions{Demand: Workload{Requests: 120_000, Span: 432 * time.Second}.Demand(env.World, env.Names())})
 	if err != nil {
 		t.Fatal(err)
 	}
