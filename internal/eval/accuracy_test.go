@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/httpdns/httpdns/cache"
+	"github.com/httpdns/httpdns/internal/cdnsim"
 )
 
 // TestChecksTrackMisroutes runs the city+ISP cache (about one answer in ten misrouted on the
@@ -19,7 +20,7 @@ func TestChecksTrackMisroutes(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a workload")
 	}
-	env := evalEnv(t)
+	env := testEnv(t, cdnsim.EvalConfig(), 2)
 	w := Workload{Requests: 40_000, Span: 144 * time.Second}
 	res, err := Run(context.Background(), env, Cache{Name: "city+ISP", DefaultTier: cache.TierCityISP, Checks: 4}, w)
 	if err != nil {

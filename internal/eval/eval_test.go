@@ -9,15 +9,15 @@ import (
 	"github.com/httpdns/httpdns/internal/cdnsim"
 )
 
-// evalEnv is the evaluation world (cdnsim.EvalConfig) served by two DNS nodes on loopback, with its
-// geo databases in a temporary directory; closed when the test ends.
-func evalEnv(t *testing.T) *Env {
+// testEnv is the world of cfg served by nodes DNS servers on loopback, with its geo databases in a
+// temporary directory; closed when the test ends.
+func testEnv(t *testing.T, cfg cdnsim.Config, nodes int) *Env {
 	t.Helper()
-	world, err := cdnsim.NewWorld(cdnsim.EvalConfig())
+	world, err := cdnsim.NewWorld(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	env, err := NewEnv(world, 2, t.TempDir())
+	env, err := NewEnv(world, nodes, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +38,7 @@ func TestBars(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the whole evaluation")
 	}
-	env := evalEnv(t)
+	env := testEnv(t, cdnsim.EvalConfig(), 2)
 	ctx := context.Background()
 	learnt, rep, err := env.Learn(ctx, LearnOptions{Demand: Workload{Requests: 120_000, Span: 432 * time.Second}.Demand(env.World, env.Names())})
 	if err != nil {

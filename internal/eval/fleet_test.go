@@ -44,15 +44,7 @@ func TestRingConsistent(t *testing.T) {
 // upstream less than without it and answer some requests from it; without L2 none is.
 func TestRunFleetL2(t *testing.T) {
 	t.Parallel()
-	world, err := cdnsim.NewWorld(cdnsim.DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	env, err := NewEnv(world, 1, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer env.Close()
+	env := testEnv(t, cdnsim.DefaultConfig(), 1)
 	rdb := fleet.NewClient([]string{redistest.Start(t)}, "")
 	defer rdb.Close()
 	ctx := context.Background()
