@@ -11,9 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
-	"github.com/httpdns/httpdns/fleet"
 	"github.com/httpdns/httpdns/internal/redistest"
 )
 
@@ -46,12 +43,7 @@ func TestServeFleetAccounts(t *testing.T) {
 	_, nodes := startFleet(t, 3, []string{srv.Addr}, "accounts: [{id: \"100000\", alibaba: {secret: {file: ali.secret}}}]\n",
 		map[string][]byte{"ali.secret": []byte("only-on-this-node\n")})
 	a, b, c := nodes[0], nodes[1], nodes[2]
-	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
-	t.Cleanup(func() { rdb.Close() })
-	store, err := fleet.New(rdb, fleet.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rdb, store := redisStore(t, srv.Addr)
 
 	code, body := put(t, a.admin+"/admin/accounts", "secret", `{"accounts":[{"id":"100000","alibaba":{"secret":"********"}}]}`)
 	if code != 400 || body["code"] != "InvalidAccounts" {
@@ -131,12 +123,7 @@ func TestServeFleetAccountsConcurrentUploads(t *testing.T) {
 	t.Parallel()
 	srv := redistest.NewServer(t)
 	_, nodes := startFleet(t, 3, []string{srv.Addr}, "", nil)
-	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
-	t.Cleanup(func() { rdb.Close() })
-	store, err := fleet.New(rdb, fleet.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, store := redisStore(t, srv.Addr)
 	ok, conflicts := 0, 0
 	for round := range 5 {
 		codes := make([]int, len(nodes))

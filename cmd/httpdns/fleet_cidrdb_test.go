@@ -13,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/httpdns/httpdns/cidrdb"
 	"github.com/httpdns/httpdns/fleet"
 	"github.com/httpdns/httpdns/internal/cdnsim"
@@ -109,12 +107,7 @@ func TestServeFleetCIDRDB(t *testing.T) {
 	srv := redistest.NewServer(t)
 	f := startCIDRDBFleet(t, []string{srv.Addr})
 	cfg := filepath.Join(f.nodes[0].dir, "httpdns.yaml")
-	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
-	t.Cleanup(func() { rdb.Close() })
-	store, err := fleet.New(rdb, fleet.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rdb, store := redisStore(t, srv.Addr)
 	f.waitScopes(t, 24, time.Second)
 
 	start := time.Now()
@@ -204,12 +197,7 @@ func TestProbePublish(t *testing.T) {
 	if !strings.Contains(stdout.String(), "published "+out+" to the fleet as cidrdb version 1") {
 		t.Errorf("probe -publish output lacks the version:\n%s", stdout.String())
 	}
-	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
-	t.Cleanup(func() { rdb.Close() })
-	store, err := fleet.New(rdb, fleet.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, store := redisStore(t, srv.Addr)
 	doc, err := store.Get(t.Context(), cidrdbKind)
 	learnt, _ := os.ReadFile(out)
 	if err != nil || !bytes.Equal(doc.Body, learnt) || !strings.HasPrefix(doc.Who, "cli@") {
@@ -323,12 +311,7 @@ func TestServeFleetRestoreHighestWins(t *testing.T) {
 	if err := srv.Restart(); err != nil {
 		t.Fatal(err)
 	}
-	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
-	t.Cleanup(func() { rdb.Close() })
-	store, err := fleet.New(rdb, fleet.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, store := redisStore(t, srv.Addr)
 	waitRedis(t, store, whitelistKind, 7, 15*time.Second)
 	waitRedis(t, store, accountsKind, 2, 15*time.Second)
 	waitRedis(t, store, cidrdbKind, 3, 15*time.Second)

@@ -121,6 +121,19 @@ func waitUntil(t *testing.T, within time.Duration, what string, cond func() bool
 	}
 }
 
+// redisStore is a client of the Redis at addr, closed when the test ends, and a fleet.Store on it with
+// the nodes' default key prefix: to read what the fleet wrote there, or write behind its back.
+func redisStore(t *testing.T, addr string) (*redis.Client, *fleet.Store) {
+	t.Helper()
+	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	t.Cleanup(func() { rdb.Close() })
+	store, err := fleet.New(rdb, fleet.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rdb, store
+}
+
 // waitRedis waits until the fleet in Redis holds version of kind.
 func waitRedis(t *testing.T, store *fleet.Store, kind string, version int64, within time.Duration) fleet.Document {
 	t.Helper()
@@ -258,32 +271,13 @@ func TestServeFleetConcurrentUploads(t *testing.T) {
 	extra := fmt.Sprintf("fleet: {redis: [%q], sync_interval: 1h}\n", srv.Addr)
 	a := startService(t, w, writeTestConfig(t, w, t.TempDir(), addrsOf(servers), extra))
 	b := startService(t, w, writeTestConfig(t, w, t.TempDir(), addrsOf(servers), extra))
-	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
-	t.Cleanup(func() { rdb.Close() })
-	store, err := fleet.New(rdb, fleet.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, store := redisStore(t, srv.Addr)
 	ok, conflicts := 0, 0
 	for round := range 10 {
 		codes := make(chan int, 2)
 		for i, n := range []*testService{a, b} {
 			body := fmt.Sprintf("img.cdn-a.test subnet\nn%d-r%d.test global\n", i, round)
-			go func() {
-				req, err := http.NewRequest(http.MethodPut, n.admin+"/admin/domains", strings.NewReader(body))
-				if err != nil {
-					codes <- 0
-					return
-				}
-				req.Header.Set("Authorization", "Bearer secret")
-				resp, err := http.DefaultClient.Do(req)
-				if err != nil {
-					codes <- 0
-					return
-				}
-				resp.Body.Close()
-				codes <- resp.StatusCode
-			}()
+			go func() { codes <- putStatus(n.admin+"/admin/domains", body) }()
 		}
 		for range 2 {
 			switch c := <-codes; c {
