@@ -111,7 +111,7 @@
 //	403     AdminDisabled        /admin/*: no admin token is configured
 //	404     NotFound             no such endpoint
 //	405     MethodNotAllowed     wrong method; the Allow header lists the right ones
-//	413     PayloadTooLarge      whitelist upload over 1 MiB
+//	413     PayloadTooLarge      whitelist or accounts upload over 1 MiB (RFC 8484 POST: over 65535 bytes)
 //	409     VersionConflict      fleet: the shared whitelist or accounts changed on another node first; names the current version
 //	503     FleetUnavailable     fleet: Redis unreachable, the upload changed nothing (or /admin/fleet cannot list the nodes)
 //	414     URITooLong           query string over 8 KiB (MaxQueryBytes), on either handler
