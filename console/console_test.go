@@ -160,7 +160,7 @@ func TestLookupEndpoint(t *testing.T) {
 	tc.do(t, http.MethodGet, "/console/api/lookup?client=20.0.16.217&name=img.cdn-a.test&type=A", "", &got)
 	if got.Tier != "subnet" || got.Key != "subnet 20.0.16.0/22" || got.ECS != "20.0.16.0/24" || got.Location.City != "Shenzhen" ||
 		got.Cached == nil || got.Cached.State != "fresh" || got.Cached.Remaining != 120 || got.Fresh == nil ||
-		got.Fresh.Scope != "/22" || got.Agree == nil || *got.Agree {
+		got.Fresh.Scope != "20.0.16.0/22" || got.Agree == nil || *got.Agree {
 		t.Errorf("lookup %+v", got)
 	}
 	for _, q := range []string{"client=nope&name=a.test", "client=1.2.3.4&name=a.test&type=MX", "client=1.2.3.4&name=bad..name"} {

@@ -134,7 +134,11 @@ func explained(x resolver.Explanation) lookupJSON {
 		f := x.Fresh
 		scope := "none (the reply carried no ECS)"
 		if f.Scope >= 0 {
+			// As the cached entry's: the client's addresses the CDN says the answer is for.
 			scope = "/" + strconv.Itoa(f.Scope)
+			if p, err := x.Client.Prefix(f.Scope); err == nil {
+				scope = p.String()
+			}
 		}
 		out.Fresh = &freshJSON{IPs: addrs(f.IPs), Rcode: dns.RcodeToString[f.Rcode], TTL: f.TTL, Scope: scope}
 		if out.Cached != nil {
