@@ -94,6 +94,7 @@ const publishTimeout = 30 * time.Second
 // then puts it into cfg's fleet as the next version of "cidrdb", written by cli@HOST, and prints the
 // version to w. It goes on top of whatever version Redis holds, a refused one too: replacing a bad
 // CIDRDB is what a publish is for. A concurrent publish makes it fail, naming the version that won.
+// The file the fleet holds already is not published again.
 func publishCIDRDB(ctx context.Context, cfg *Config, path string, w io.Writer) error {
 	if !cfg.Fleet.Enabled() {
 		return errors.New("publishing: the config has no fleet section (fleet.redis)")
@@ -125,6 +126,12 @@ func publishCIDRDB(ctx context.Context, cfg *Config, path string, w io.Writer) e
 	cur, err := store.Version(ctx, cidrdbKind)
 	if err != nil {
 		return fmt.Errorf("publishing: %w", err)
+	}
+	// The very file the fleet holds already: a new version would only make every node reload it.
+	if held, err := store.Get(ctx, cidrdbKind); err == nil && held.Version == cur && held.SHA256 == fleet.Sum(body) {
+		fmt.Fprintf(w, "%s is the fleet's cidrdb version %d already (sha256 %s, by %s): nothing published\n",
+			path, held.Version, held.SHA256, held.Who)
+		return nil
 	}
 	doc, err := store.Put(ctx, cidrdbKind, body, "cli@"+hostname(), cur)
 	var ce *fleet.ConflictError

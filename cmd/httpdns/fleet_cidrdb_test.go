@@ -204,6 +204,15 @@ func TestProbePublish(t *testing.T) {
 		t.Errorf("Redis holds %d bytes by %q, %v; want the learnt file", len(doc.Body), doc.Who, err)
 	}
 
+	// The same file again is no new version: every node would reload it for nothing.
+	stdout.Reset()
+	if err := run(context.Background(), []string{"cidrdb", "publish", out, "-config", cfg}, &stdout, &stderr); err != nil {
+		t.Fatalf("publishing the same file again: %v", err)
+	}
+	if v, err := store.Version(t.Context(), cidrdbKind); err != nil || v != 1 || !strings.Contains(stdout.String(), "version 1 already") {
+		t.Errorf("the same file published again: Redis holds version %d (%v), said %q; want version 1 kept", v, err, stdout.String())
+	}
+
 	plain := writeTestConfig(t, w, t.TempDir(), addrsOf(servers), "")
 	args = []string{"probe", "-config", plain, "-domains", domains, "-out", out, "-publish"}
 	if err := run(context.Background(), args, &stdout, &stderr); err == nil {
