@@ -60,28 +60,7 @@ func BenchmarkResolveHitChecked(b *testing.B) {
 			if sample > 0 {
 				withChecks(e, AccuracyConfig{Sample: sample})
 			}
-			clients := make([]netip.Addr, 64)
-			for i := range clients {
-				clients[i] = e.world.ClientIn(e.world.Subnets()[i*17], 3)
-				if _, err := e.r.Resolve(context.Background(), Query{Name: "img.cdn-a.test", Qtype: TypeA, Client: clients[i]}); err != nil {
-					b.Fatal(err)
-				}
-			}
-			e.settle()
-			ctx := context.Background()
-			b.ReportAllocs()
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				i := 0
-				for pb.Next() {
-					a, err := e.r.Resolve(ctx, Query{Name: "img.cdn-a.test", Qtype: TypeA, Client: clients[i%len(clients)]})
-					if err != nil || a.Source != "hit" {
-						b.Errorf("%v %+v", err, a)
-						return
-					}
-					i++
-				}
-			})
+			benchHits(b, e, "img.cdn-a.test")
 		})
 	}
 }

@@ -294,29 +294,7 @@ func BenchmarkResolveHitL2(b *testing.B) {
 			if withL2 {
 				o.l2 = newL2(b, addr, fleet.L2Config{Timeout: fleet.DefaultL2Timeout})
 			}
-			e := newEnv(b, o)
-			clients := make([]netip.Addr, 64)
-			for i := range clients {
-				clients[i] = e.world.ClientIn(e.world.Subnets()[i*17], 3)
-				if _, err := e.r.Resolve(context.Background(), Query{Name: "img.cdn-a.test", Qtype: TypeA, Client: clients[i]}); err != nil {
-					b.Fatal(err)
-				}
-			}
-			e.cache.Wait()
-			ctx := context.Background()
-			b.ReportAllocs()
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				i := 0
-				for pb.Next() {
-					a, err := e.r.Resolve(ctx, Query{Name: "img.cdn-a.test", Qtype: TypeA, Client: clients[i%len(clients)]})
-					if err != nil || a.Source != "hit" {
-						b.Errorf("%v %+v", err, a)
-						return
-					}
-					i++
-				}
-			})
+			benchHits(b, newEnv(b, o), "img.cdn-a.test")
 		})
 	}
 }
