@@ -137,6 +137,7 @@ func TestParseConfigBad(t *testing.T) {
 		{"admin_listen empty", `admin_listen: ""`, "admin_listen", "required"},
 		{"fleet redis without port", "fleet: {redis: [127.0.0.1]}", "fleet.redis[0]", "not host:port"},
 		{"fleet redis without host", "fleet: {redis: [':6379']}", "fleet.redis[0]", "missing host"},
+		{"fleet redis port 0", "fleet: {redis: [a:0]}", "fleet.redis[0]", "port 0"},
 		{"fleet redis repeated", "fleet: {redis: [a:6379, a:6379]}", "fleet.redis[1]", "listed twice"},
 		{"fleet key prefix empty", `fleet: {redis: [a:6379], key_prefix: ""}`, "fleet.key_prefix", "must not be empty"},
 		{"fleet sync interval zero", "fleet: {redis: [a:6379], sync_interval: 0s}", "fleet.sync_interval", "must be positive"},

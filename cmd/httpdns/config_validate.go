@@ -137,9 +137,14 @@ func (p *problems) upstreams(list []string) {
 		p.add("upstreams", "required: at least one host:port")
 		return
 	}
+	p.hostPorts("upstreams", list)
+}
+
+// hostPorts checks a list of servers: each host:port with a host and a non-zero port, none twice.
+func (p *problems) hostPorts(field string, list []string) {
 	seen := make(map[string]int, len(list))
 	for i, s := range list {
-		key := fmt.Sprintf("upstreams[%d]", i)
+		key := fmt.Sprintf("%s[%d]", field, i)
 		host, port, err := splitHostPort(s)
 		switch {
 		case err != nil:
@@ -150,7 +155,7 @@ func (p *problems) upstreams(list []string) {
 			p.add(key, "%q is not host:port: port 0", s)
 		}
 		if j, dup := seen[s]; dup {
-			p.add(key, "%q repeats upstreams[%d]", s, j)
+			p.add(key, "%q is listed twice: it repeats %s[%d]", s, field, j)
 		} else {
 			seen[s] = i
 		}
@@ -284,22 +289,7 @@ func parseProxy(s string) (netip.Prefix, error) {
 // fleet checks the fleet section: each Redis a host:port with a host and a port, none twice, a
 // non-empty key prefix and a positive sync interval.
 func (p *problems) fleet(f FleetConfig) {
-	seen := make(map[string]bool, len(f.Redis))
-	for i, s := range f.Redis {
-		key := fmt.Sprintf("fleet.redis[%d]", i)
-		host, port, err := splitHostPort(s)
-		switch {
-		case err != nil:
-			p.add(key, "%q is not host:port: %v", s, err)
-		case host == "":
-			p.add(key, "%q is not host:port: missing host", s)
-		case port == 0:
-			p.add(key, "%q: port 0 is not a Redis port", s)
-		case seen[s]:
-			p.add(key, "%q is listed twice", s)
-		}
-		seen[s] = true
-	}
+	p.hostPorts("fleet.redis", f.Redis)
 	if f.KeyPrefix == "" {
 		p.add("fleet.key_prefix", "must not be empty")
 	}
