@@ -394,27 +394,16 @@ func resultIndex(r string) int {
 
 // rateCap is a token bucket of rate a second, burst one second's worth (at least 1), refilled by the
 // injected clock. Only sampled requests reach it, so its lock is off the hot path.
-type rateCap struct {
-	rate float64
-	now  func() time.Time
-
-	mu     sync.Mutex
-	tokens float64
-	last   time.Time
-}
+type rateCap struct{ bucket }
 
 func newRateCap(rate float64, now func() time.Time) *rateCap {
-	return &rateCap{rate: rate, now: now, tokens: max(rate, 1), last: now()}
+	return &rateCap{newBucket(rate, max(rate, 1), now)}
 }
 
 func (c *rateCap) allow() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	now := c.now()
-	if elapsed := now.Sub(c.last).Seconds(); elapsed > 0 {
-		c.tokens = min(max(c.rate, 1), c.tokens+elapsed*c.rate)
-		c.last = now
-	}
+	c.refill()
 	if c.tokens < 1 {
 		return false
 	}
