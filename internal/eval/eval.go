@@ -7,8 +7,6 @@ package eval
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"math"
 	"math/rand/v2"
 	"net/netip"
@@ -369,35 +367,17 @@ func (c *clock) set(t time.Time) { c.mu.Lock(); c.now = t; c.mu.Unlock() }
 func Run(ctx context.Context, e *Env, c Cache, w Workload) (Result, error) {
 	clk := &clock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 	start := clk.Now()
-	db, err := cidrdb.Open(cidrdb.Config{CityPath: e.City, ISPPath: e.ISP, CIDRDBPath: c.CIDRDB})
+	db, wl, err := openShared(e, c)
 	if err != nil {
 		return Result{}, err
 	}
 	defer db.Close()
-	wl, err := resolver.OpenWhitelist("", c.DefaultTier)
+	one, err := newNode(e, c, db, wl, clk, nil)
 	if err != nil {
 		return Result{}, err
 	}
-	if err := wl.Replace([]byte(c.Whitelist)); err != nil {
-		return Result{}, err
-	}
-	ch, err := cache.New(cache.Config{MaxBytes: 512 << 20, Now: clk.Now})
-	if err != nil {
-		return Result{}, err
-	}
-	defer ch.Close()
-	prefetch := c.Prefetch
-	if prefetch == 0 {
-		prefetch = -1
-	}
-	reg := prometheus.NewRegistry()
-	r, err := resolver.New(resolver.Config{Registerer: reg, Upstreams: e.upstreams(), Locator: db, Cache: ch, Policy: wl,
-		PrefetchSiblings: prefetch, ActiveMinAsks: c.ActiveMinAsks, SweepInterval: 24 * time.Hour, // swept on the simulated clock below
-		Accuracy: checksConfig(c.Checks),
-		Now:      clk.Now, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		return Result{}, err
-	}
+	defer one.ch.Close()
+	r, ch, reg := one.r, one.ch, one.reg
 	before := e.queries()
 	res := Result{Name: c.Name, Tiers: map[string]*TierResult{}}
 	hits := 0

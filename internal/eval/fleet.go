@@ -82,19 +82,12 @@ type FleetResult struct {
 func RunFleet(ctx context.Context, e *Env, c Cache, w Workload, s FleetSetup, newL2 func() (FleetL2, error)) (FleetResult, error) {
 	clk := &clock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 	start := clk.Now()
-	db, err := cidrdb.Open(cidrdb.Config{CityPath: e.City, ISPPath: e.ISP, CIDRDBPath: c.CIDRDB})
+	db, wl, err := openShared(e, c)
 	if err != nil {
 		return FleetResult{}, err
 	}
 	defer db.Close()
-	wl, err := resolver.OpenWhitelist("", c.DefaultTier)
-	if err != nil {
-		return FleetResult{}, err
-	}
-	if err := wl.Replace([]byte(c.Whitelist)); err != nil {
-		return FleetResult{}, err
-	}
-	nodes := make([]*fleetNode, s.Nodes)
+	nodes := make([]*node, s.Nodes)
 	defer func() {
 		for _, n := range nodes {
 			if n != nil {
@@ -109,7 +102,7 @@ func RunFleet(ctx context.Context, e *Env, c Cache, w Workload, s FleetSetup, ne
 				return FleetResult{}, err
 			}
 		}
-		if nodes[i], err = newFleetNode(e, c, db, wl, clk, l2); err != nil {
+		if nodes[i], err = newNode(e, c, db, wl, clk, l2); err != nil {
 			return FleetResult{}, err
 		}
 	}
@@ -167,15 +160,36 @@ func RunFleet(ctx context.Context, e *Env, c Cache, w Workload, s FleetSetup, ne
 	return res, nil
 }
 
-// fleetNode is one node of a simulated fleet: its own cache and resolver.
-type fleetNode struct {
+// openShared opens what every node of a run shares: the geo databases with c's CIDRDB, and c's
+// whitelist.
+func openShared(e *Env, c Cache) (*cidrdb.DB, *resolver.Whitelist, error) {
+	db, err := cidrdb.Open(cidrdb.Config{CityPath: e.City, ISPPath: e.ISP, CIDRDBPath: c.CIDRDB})
+	if err != nil {
+		return nil, nil, err
+	}
+	wl, err := resolver.OpenWhitelist("", c.DefaultTier)
+	if err == nil {
+		err = wl.Replace([]byte(c.Whitelist))
+	}
+	if err != nil {
+		db.Close()
+		return nil, nil, err
+	}
+	return db, wl, nil
+}
+
+// node is one resolver built as c says, with its own cache and registry: the one node of Run, or one
+// of RunFleet's.
+type node struct {
 	r   *resolver.Resolver
 	ch  *cache.Cache
 	l2  FleetL2
 	reg *prometheus.Registry
 }
 
-func newFleetNode(e *Env, c Cache, db *cidrdb.DB, wl *resolver.Whitelist, clk *clock, l2 FleetL2) (*fleetNode, error) {
+// newNode builds a node on the shared databases and whitelist and the simulated clock; l2, when not
+// nil, is its shared answer cache.
+func newNode(e *Env, c Cache, db *cidrdb.DB, wl *resolver.Whitelist, clk *clock, l2 FleetL2) (*node, error) {
 	ch, err := cache.New(cache.Config{MaxBytes: 512 << 20, Now: clk.Now})
 	if err != nil {
 		return nil, err
@@ -184,13 +198,12 @@ func newFleetNode(e *Env, c Cache, db *cidrdb.DB, wl *resolver.Whitelist, clk *c
 	if prefetch == 0 {
 		prefetch = -1
 	}
-	n := &fleetNode{ch: ch, l2: l2, reg: prometheus.NewRegistry()}
+	n := &node{ch: ch, l2: l2, reg: prometheus.NewRegistry()}
 	cfg := resolver.Config{Registerer: n.reg, Upstreams: e.upstreams(), Locator: db, Cache: ch, Policy: wl,
-		PrefetchSiblings: prefetch, ActiveMinAsks: c.ActiveMinAsks, SweepInterval: 24 * time.Hour,
+		PrefetchSiblings: prefetch, ActiveMinAsks: c.ActiveMinAsks,
+		SweepInterval: 24 * time.Hour,                 // swept on the simulated clock by the run
+		Accuracy:      checksConfig(c.Checks), L2: l2, // a nil FleetL2 converts to a nil resolver.L2
 		Now: clk.Now, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	if l2 != nil {
-		cfg.L2 = l2
-	}
 	if n.r, err = resolver.New(cfg); err != nil {
 		ch.Close()
 		return nil, err
@@ -198,7 +211,7 @@ func newFleetNode(e *Env, c Cache, db *cidrdb.DB, wl *resolver.Whitelist, clk *c
 	return n, nil
 }
 
-func (n *fleetNode) close() {
+func (n *node) close() {
 	n.r.Close()
 	n.ch.Close()
 }
