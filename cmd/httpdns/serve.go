@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -302,25 +303,19 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, ready listenin
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
+	// The background work (the console's sampling, reloads, the fleet's syncs and heartbeats) ends
+	// with wctx, and serve waits for it before the service it uses is closed.
 	wctx, stopWatch := context.WithCancel(ctx)
-	sampled := make(chan struct{})
-	go func() { defer close(sampled); svc.console.Run(wctx) }()
-	defer func() { stopWatch(); <-sampled }()
-	watched := make(chan struct{})
-	go func() {
-		defer close(watched)
+	var bg sync.WaitGroup
+	defer func() { stopWatch(); bg.Wait() }()
+	bg.Go(func() { svc.console.Run(wctx) })
+	bg.Go(func() {
 		watchCIDRDB(wctx, svc.db, hup, time.Duration(cfg.CIDRDBWatch), logger, reloadCert(cert, logger))
-	}()
-	synced := make(chan struct{})
-	go func() {
-		defer close(synced)
-		if svc.fleet != nil {
-			svc.fleet.run(wctx)
-		}
-	}()
-	beating := make(chan struct{})
-	go func() { defer close(beating); svc.runHeartbeat(wctx, pubLn.Addr(), admLn.Addr(), logger) }()
-	defer func() { stopWatch(); <-watched; <-synced; <-beating }()
+	})
+	if svc.fleet != nil {
+		bg.Go(func() { svc.fleet.run(wctx) })
+	}
+	bg.Go(func() { svc.runHeartbeat(wctx, pubLn.Addr(), admLn.Addr(), logger) })
 	logger.Info("serving", "version", currentBuild().String(),
 		"listen", pubLn.Addr().String(), "admin_listen", admLn.Addr().String(),
 		"upstreams", cfg.Upstreams, "cidrdb", cfg.CIDRDB, "domains", cfg.Domains)
