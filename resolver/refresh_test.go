@@ -136,15 +136,15 @@ func TestSiblingPrefetchOncePerTTL(t *testing.T) {
 	// Within the same TTL another fetch next door does not prefetch B again, even once B is past
 	// its refresh point (at most 90% of the TTL) again.
 	e.clock.Advance(110 * time.Second)
-	req := &request{name: name, qtype: TypeA, client: a, rule: e.r.cfg.Policy.Lookup(name), loc: e.r.cfg.Locator.Locate(a)}
-	e.r.prefetchSiblings(req, cache.Entry{TTL: 120, Fetched: e.clock.Now()})
+	req := e.r.classify(name, TypeA, a)
+	e.r.prefetchSiblings(&req, cache.Entry{TTL: 120, Fetched: e.clock.Now()})
 	e.settle()
 	if q := e.queries(name); q != 4 {
 		t.Errorf("%d upstream queries, want 4: B must not be prefetched twice in one TTL", q)
 	}
 	// A TTL later it may be again.
 	e.clock.Advance(15 * time.Second)
-	e.r.prefetchSiblings(req, cache.Entry{TTL: 120, Fetched: e.clock.Now()})
+	e.r.prefetchSiblings(&req, cache.Entry{TTL: 120, Fetched: e.clock.Now()})
 	e.settle()
 	if q := e.queries(name); q != 5 {
 		t.Errorf("%d upstream queries, want 5: B is due for a prefetch a TTL later", q)
@@ -159,9 +159,9 @@ func TestSiblingPrefetchNeedsDemandAndItsRefreshPoint(t *testing.T) {
 	resolve(t, e, name, TypeA, a)
 	resolve(t, e, name, TypeA, b)
 	resolve(t, e, name, TypeA, b) // B asked once since its fetch: below ActiveMinAsks (2)
-	req := &request{name: name, qtype: TypeA, client: a, rule: e.r.cfg.Policy.Lookup(name), loc: e.r.cfg.Locator.Locate(a)}
+	req := e.r.classify(name, TypeA, a)
 	e.clock.Advance(200 * time.Second)
-	e.r.prefetchSiblings(req, cache.Entry{TTL: 120, Fetched: e.clock.Now()})
+	e.r.prefetchSiblings(&req, cache.Entry{TTL: 120, Fetched: e.clock.Now()})
 	e.settle()
 	if q := e.queries(name); q != 2 {
 		t.Fatalf("%d upstream queries, want 2: B asked once was prefetched", q)
@@ -170,13 +170,13 @@ func TestSiblingPrefetchNeedsDemandAndItsRefreshPoint(t *testing.T) {
 	resolve(t, e, name, TypeA, b)
 	resolve(t, e, name, TypeA, b)
 	e.clock.Advance(60 * time.Second) // half B's TTL: before its refresh point
-	e.r.prefetchSiblings(req, cache.Entry{TTL: 120, Fetched: e.clock.Now()})
+	e.r.prefetchSiblings(&req, cache.Entry{TTL: 120, Fetched: e.clock.Now()})
 	e.settle()
 	if q := e.queries(name); q != 3 {
 		t.Fatalf("%d upstream queries, want 3: B was prefetched at half its TTL", q)
 	}
 	e.clock.Advance(50 * time.Second) // 92% of its TTL
-	e.r.prefetchSiblings(req, cache.Entry{TTL: 120, Fetched: e.clock.Now()})
+	e.r.prefetchSiblings(&req, cache.Entry{TTL: 120, Fetched: e.clock.Now()})
 	e.settle()
 	if q := e.queries(name); q != 4 {
 		t.Errorf("%d upstream queries, want 4: B in demand past its refresh point was not prefetched", q)

@@ -34,11 +34,8 @@ func newScopeNames() *scopeNames {
 	return s
 }
 
-// prefix returns p.String(), interned (formatted afresh by a nil table).
+// prefix returns p.String(), interned.
 func (s *scopeNames) prefix(p netip.Prefix) string {
-	if s == nil {
-		return p.String()
-	}
 	a := p.Addr().As16()
 	sh := &s.shards[(xxhash.Sum64(a[:])+uint64(p.Bits()))%scopeShards]
 	sh.mu.Lock()
@@ -52,11 +49,8 @@ func (s *scopeNames) prefix(p netip.Prefix) string {
 	return v
 }
 
-// place returns "country/city/isp", interned (formatted afresh by a nil table).
+// place returns "country/city/isp", interned.
 func (s *scopeNames) place(pl place) string {
-	if s == nil {
-		return pl.country + "/" + pl.city + "/" + pl.isp
-	}
 	sh := &s.shards[(xxhash.Sum64String(pl.country)^xxhash.Sum64String(pl.city)^xxhash.Sum64String(pl.isp))%scopeShards]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
