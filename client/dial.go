@@ -175,12 +175,7 @@ func (c *Client) race(ctx context.Context, network string, targets []netip.AddrP
 				timer.Reset(c.cfg.FallbackDelay)
 			}
 		case <-ctx.Done():
-			// wait for the attempts to return (they see ctx too) so none outlives the dial
-			for ; running > 0; running-- {
-				if r := <-results; r.conn != nil {
-					r.conn.Close()
-				}
-			}
+			closeLosers(results, running) // they see ctx too: none outlives the dial
 			return nil, netip.AddrPort{}, next, &net.OpError{Op: "dial", Net: network, Err: ctx.Err()}
 		}
 	}

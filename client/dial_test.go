@@ -19,6 +19,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -381,5 +382,43 @@ func TestDialDualStack(t *testing.T) {
 	}
 	if attempts, want := dials.Attempts(), []int{1, 1, 2, 1}; !slices.Equal(attempts, want) {
 		t.Errorf("attempts %v, want %v", attempts, want)
+	}
+}
+
+// TestDialCancelledMidRace: both addresses of two.client.test swallow the attempt, and the caller's
+// deadline ends the race after both started. The dial fails with the deadline, and only after
+// each attempt has returned (they take a while to notice the cancellation): none outlives it.
+// Neither address is remembered as failed: a cancelled attempt says nothing about its address.
+func TestDialCancelledMidRace(t *testing.T) {
+	t.Parallel()
+	s := startService(t)
+	var started, returned atomic.Int64
+	dialer := &net.Dialer{ControlContext: func(ctx context.Context, _, _ string, _ syscall.RawConn) error {
+		started.Add(1)
+		<-ctx.Done()
+		time.Sleep(50 * time.Millisecond) // slow to give up
+		returned.Add(1)
+		return ctx.Err()
+	}}
+	c := newClient(t, client.Config{Servers: []string{s.URL}, DisableLocalDNS: true, Dialer: dialer,
+		FallbackDelay: 10 * time.Millisecond})
+	if _, err := c.Lookup(context.Background(), "two.client.test"); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	conn, err := c.DialContext(ctx, "tcp", "two.client.test:9")
+	if err == nil {
+		conn.Close()
+		t.Fatal("dialled through two blackholes")
+	}
+	if n, m := started.Load(), returned.Load(); n != 2 || m != 2 {
+		t.Errorf("attempts started %d, returned before the dial did %d; want 2 and 2", n, m)
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("err = %v, want the caller's deadline", err)
+	}
+	if got := c.Failed(); len(got) != 0 {
+		t.Errorf("Failed() = %v, want none", got)
 	}
 }
