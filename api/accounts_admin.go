@@ -217,15 +217,24 @@ func (a *API) ApplyAccounts(doc []byte) error {
 	}
 	a.accountsMu.Lock()
 	defer a.accountsMu.Unlock()
+	if err := a.saveAccounts(doc, list); err != nil {
+		return err
+	}
+	a.accounts.fromFleet = true
+	return nil
+}
+
+// saveAccounts writes doc to Config.AccountsFile (atomically, mode 0600) when set, then swaps in
+// list, doc's accounts, already validated. The caller holds accountsMu.
+func (a *API) saveAccounts(doc []byte, list []Account) error {
 	if a.accountsFile != "" {
 		if err := atomicfile.Write(a.accountsFile, doc, 0o600); err != nil {
 			return fmt.Errorf("saving accounts %s: %w", a.accountsFile, err)
 		}
 	}
-	if err := a.accounts.replace(list); err != nil { // validated above: cannot fail
-		return err
+	if err := a.accounts.replace(list); err != nil { // validated by the caller: cannot fail
+		return errInvalidAccounts(err)
 	}
-	a.accounts.fromFleet = true
 	return nil
 }
 
@@ -286,13 +295,5 @@ func (a *API) replaceAccounts(list []Account) error {
 		return pub.PublishAccounts(formatAccounts(list, false))
 	}
 	defer a.accountsMu.Unlock()
-	if a.accountsFile != "" {
-		if err := atomicfile.Write(a.accountsFile, formatAccounts(list, false), 0o600); err != nil {
-			return fmt.Errorf("saving accounts %s: %w", a.accountsFile, err)
-		}
-	}
-	if err := a.accounts.replace(list); err != nil { // validated above: cannot fail
-		return errInvalidAccounts(err)
-	}
-	return nil
+	return a.saveAccounts(formatAccounts(list, false), list)
 }
