@@ -2,8 +2,6 @@ package console
 
 import (
 	"encoding/json"
-	"errors"
-	"io/fs"
 	"net/http"
 	"net/netip"
 	"os"
@@ -134,7 +132,7 @@ func (c *Console) probeReport() json.RawMessage {
 		return nil
 	}
 	b, err := os.ReadFile(c.cfg.ProbeReport)
-	if errors.Is(err, fs.ErrNotExist) || err != nil || !json.Valid(b) {
+	if err != nil || !json.Valid(b) {
 		return nil
 	}
 	return b
