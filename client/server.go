@@ -175,15 +175,12 @@ type singleBody struct {
 	TTL      int64    `json:"ttl"`
 }
 
-// batchBody is the answer of /resolve: one element per host and family (type 1 or 28).
+// batchBody is the answer of /resolve: one element per host and family (type 1 or 28), each
+// /d's fields and an error code of its own.
 type batchBody struct {
 	DNS []struct {
-		Host     string   `json:"host"`
-		ClientIP string   `json:"client_ip"`
-		IPs      []string `json:"ips"`
-		IPsV6    []string `json:"ipsv6"`
-		TTL      int64    `json:"ttl"`
-		Error    string   `json:"error"`
+		singleBody
+		Error string `json:"error"`
 	} `json:"dns"`
 }
 
@@ -244,8 +241,9 @@ func ttlOf(secs int64) time.Duration {
 }
 
 // appendAddrs appends the strings that parse as addresses of a host (as the SDKs do, others are
-// dropped, and so are unspecified and multicast ones), IPv4-mapped ones unmapped, without duplicates: at most maxAddrs of list, and no more once out
-// holds maxHostAddrs (a broken server's thousands of addresses would cost a quadratic dedup).
+// dropped, and so are unspecified and multicast ones), IPv4-mapped ones unmapped, without
+// duplicates: at most maxAddrs of list, and no more once out holds maxHostAddrs (a broken
+// server's thousands of addresses would cost a quadratic dedup).
 func appendAddrs(out []netip.Addr, list []string) []netip.Addr {
 	taken := 0
 	for _, s := range list {
@@ -261,7 +259,7 @@ func appendAddrs(out []netip.Addr, list []string) []netip.Addr {
 		if a = a.Unmap(); a.IsUnspecified() || a.IsMulticast() {
 			continue
 		}
-		if a = a.Unmap(); !slices.Contains(out, a) {
+		if !slices.Contains(out, a) {
 			out = append(out, a)
 			taken++
 		}
