@@ -6,6 +6,7 @@ import (
 	"hash/fnv"
 	"image"
 	"image/color"
+	"image/draw"
 	"image/png"
 	"net/http"
 	"net/netip"
@@ -44,9 +45,7 @@ func hilbert(side, d int) (x, y int) {
 // coloured by its block or by its city.
 func drawMap(recs []cidrdb.Record, base netip.Prefix, byCity bool) *image.RGBA {
 	img := image.NewRGBA(image.Rect(0, 0, mapSide, mapSide))
-	for i := range img.Pix {
-		img.Pix[i] = []byte{background.R, background.G, background.B, background.A}[i%4]
-	}
+	draw.Draw(img, img.Bounds(), image.NewUniform(background), image.Point{}, draw.Src)
 	shift := 32 - (base.Bits() + 16) // host bits of one pixel
 	lo := uint64(u32(base.Addr()))
 	hi := lo + 1<<(32-base.Bits()) // one past base's last address
