@@ -87,10 +87,3 @@ func (c *cache) entries() []*entry {
 	}
 	return out
 }
-
-// len returns the number of entries.
-func (c *cache) len() int {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	return len(c.m)
-}

@@ -231,10 +231,7 @@ func (c *Client) PreResolve(ctx context.Context, hosts ...string) error {
 		c.preresolve[canonical(h)] = struct{}{}
 	}
 	c.mu.Unlock()
-	answers, err := c.LookupBatch(ctx, hosts)
-	if err != nil {
-		return err
-	}
+	answers, _ := c.LookupBatch(ctx, hosts) // its error joins the answers' when all failed
 	var errs []error
 	for _, a := range answers {
 		errs = append(errs, a.Err)
