@@ -1,11 +1,12 @@
 package resolver
 
 import (
-	"github.com/cespare/xxhash/v2"
 	"math/rand/v2"
 	"net/netip"
 	"slices"
 	"sync"
+
+	"github.com/cespare/xxhash/v2"
 )
 
 // Auto-global (docs/design.md §5.4): a name whose answers carry ECS scope 0 everywhere is the same for

@@ -3,11 +3,11 @@ package resolver
 import (
 	"context"
 	"errors"
-	"github.com/httpdns/httpdns/dnsmsg"
 	"net/netip"
 	"time"
 
 	"github.com/httpdns/httpdns/cache"
+	"github.com/httpdns/httpdns/dnsmsg"
 	"github.com/miekg/dns"
 )
 

@@ -3,13 +3,13 @@ package resolver
 import (
 	"errors"
 	"fmt"
-	"github.com/httpdns/httpdns/internal/atomicfile"
 	"io/fs"
 	"os"
 	"sync"
 	"sync/atomic"
 
 	"github.com/httpdns/httpdns/cache"
+	"github.com/httpdns/httpdns/internal/atomicfile"
 )
 
 // Whitelist is the operator's domain-priority whitelist: the current Policy behind an atomic pointer,
