@@ -17,7 +17,8 @@ type Source int
 const (
 	// SourceNone: no answer (the lookup failed).
 	SourceNone Source = iota
-	// SourceCache: a cached answer within its TTL.
+	// SourceCache: a cached answer within its TTL. A server's answer of no address is cached
+	// too: the lookup fails with ErrNoAddresses from the cache until it expires.
 	SourceCache
 	// SourceStale: a cached answer past its TTL (within MaxStale), returned at once while a
 	// background refresh asks again.

@@ -438,3 +438,35 @@ func TestStaleKeptWhileServersFail(t *testing.T) {
 		t.Errorf("a miss with the servers down: %+v, %v; want the local resolver", a, err)
 	}
 }
+
+// TestNoAddressCached: a server's answer of no address (local resolver off) is cached for its TTL
+// like any other: the next lookup fails from the cache without a request, and the Lookup hook
+// names the cache as its source.
+func TestNoAddressCached(t *testing.T) {
+	t.Parallel()
+	s := startService(t)
+	var mu sync.Mutex
+	var sources []client.Source
+	c := newClient(t, client.Config{Servers: []string{s.URL}, DisableLocalDNS: true,
+		Hooks: client.Hooks{Lookup: func(_ string, src client.Source, err error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				sources = append(sources, src)
+			}
+		}}})
+	for i, want := range []client.Source{client.SourceNone, client.SourceCache} {
+		a, err := c.Resolve(context.Background(), "empty.client.test")
+		if !errors.Is(err, client.ErrNoAddresses) || a.Source != want || len(a.Addrs) != 0 {
+			t.Errorf("lookup %d: %+v, %v; want ErrNoAddresses from %v", i, a, err, want)
+		}
+	}
+	if n := s.Requests("/d", "empty.client.test"); n != 1 {
+		t.Errorf("requests: %d, want 1", n)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := []client.Source{client.SourceNone, client.SourceCache}; !slices.Equal(sources, want) {
+		t.Errorf("failed lookups by source: %v, want %v", sources, want)
+	}
+}

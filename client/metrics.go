@@ -10,7 +10,8 @@ import (
 // background goroutine, concurrently: keep them quick and safe for concurrent use.
 type Hooks struct {
 	// Lookup is called once a lookup is answered: its name, the source of the answer (SourceNone
-	// when it failed) and its error.
+	// when it failed, but SourceCache when a cached answer said the name has no address) and its
+	// error.
 	Lookup func(host string, src Source, err error)
 	// Request is called after each request to a server: its base URL, how long it took, its error.
 	Request func(server string, took time.Duration, err error)
