@@ -11,23 +11,17 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
-	"io"
-	"net"
 	"os"
-	"os/exec"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/httpdns/httpdns/fleet"
 	"github.com/httpdns/httpdns/internal/cdnsim"
 	"github.com/httpdns/httpdns/internal/eval"
-	"github.com/redis/go-redis/v9"
+	"github.com/httpdns/httpdns/internal/redistest"
 )
 
 func main() {
@@ -60,12 +54,12 @@ func run() error {
 	}
 	defer os.RemoveAll(dir)
 	if *redisAddr == "" {
-		stop, addr, err := startRedis(dir)
+		srv, err := redistest.Launch(dir)
 		if err != nil {
-			return err
+			return fmt.Errorf("starting a redis-server (or give -redis): %w", err)
 		}
-		defer stop()
-		*redisAddr = addr
+		defer srv.Stop()
+		*redisAddr = srv.Addr
 	}
 	rdb := fleet.NewClient([]string{*redisAddr}, "")
 	defer rdb.Close()
@@ -152,54 +146,4 @@ func add(a, b fleet.L2Stats) fleet.L2Stats {
 	a.Written += b.Written
 	a.Dropped += b.Dropped
 	return a
-}
-
-// startRedis runs a redis-server without persistence on a free loopback port in dir and returns a func that
-// stops it, and its address.
-func startRedis(dir string) (func(), string, error) {
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		return nil, "", errors.New("redis-server is not installed (apt-get install redis-server), and no -redis was given")
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, "", err
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		"--dir", dir, "--logfile", "", "--daemonize", "no")
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, "", err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, "", err
-	}
-	stop := func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }
-	ready := make(chan bool, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if strings.Contains(sc.Text(), "Ready to accept connections") {
-				ready <- true
-				break
-			}
-		}
-		_, _ = io.Copy(io.Discard, out)
-	}()
-	select {
-	case <-ready:
-	case <-time.After(10 * time.Second):
-		stop()
-		return nil, "", errors.New("redis-server did not start within 10s")
-	}
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	rdb := redis.NewClient(&redis.Options{Addr: addr})
-	defer rdb.Close()
-	if err := rdb.Ping(context.Background()).Err(); err != nil {
-		stop()
-		return nil, "", err
-	}
-	return stop, addr, nil
 }
