@@ -133,13 +133,9 @@ type Config struct {
 // Client resolves names through HTTPDNS servers and connects to the answers. It is safe for
 // concurrent use. Close it to stop its background refreshes.
 type Client struct {
-	cfg     Config
-	now     func() time.Time
-	http    *http.Client
+	cfg     Config // defaults set: its Now, HTTPClient, LocalDNS and Dialer are never nil
 	servers []*server
 	limit   atomic.Int64 // the batch limit, lowered by TooManyHosts
-	local   *net.Resolver
-	dialer  *net.Dialer
 
 	cache    *cache
 	flight   singleflight.Group
@@ -180,8 +176,8 @@ func New(cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("configuring client: %w", err)
 	}
 	cfg.setDefaults()
-	c := &Client{cfg: cfg, now: cfg.Now, http: cfg.HTTPClient, local: cfg.LocalDNS, dialer: cfg.Dialer,
-		cache: newCache(cfg.MaxEntries), failed: newFailedAddrs(), preresolve: map[string]struct{}{}}
+	c := &Client{cfg: cfg, cache: newCache(cfg.MaxEntries), failed: newFailedAddrs(),
+		preresolve: map[string]struct{}{}}
 	for _, s := range cfg.Servers {
 		c.servers = append(c.servers, &server{base: strings.TrimSuffix(s, "/")})
 	}

@@ -18,7 +18,7 @@ import (
 // first connection wins and the others are cancelled or closed. Addresses that failed within
 // FailedAddrTTL are tried after the others. network is "tcp", "tcp4" or "tcp6".
 func (c *Client) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
-	start := c.now()
+	start := c.cfg.Now()
 	host, port, err := splitAddr(ctx, network, address)
 	if err != nil {
 		return nil, &net.OpError{Op: "dial", Net: network, Err: err}
@@ -35,7 +35,7 @@ func (c *Client) DialContext(ctx context.Context, network, address string) (net.
 	conn, winner, attempts, err := c.dialTargets(ctx, network, targets)
 	if ans.Source != SourceLiteral {
 		c.cfg.Hooks.dial(DialEvent{Host: ans.Host, Addr: winner, Source: ans.Source, Attempts: attempts,
-			Took: c.now().Sub(start), Err: err})
+			Took: c.cfg.Now().Sub(start), Err: err})
 	}
 	return conn, err
 }
@@ -64,10 +64,10 @@ func (c *Client) dialTargets(ctx context.Context, network string, targets []neti
 	if len(targets) > 1 {
 		return c.race(ctx, network, targets)
 	}
-	conn, err := c.dialer.DialContext(ctx, network, targets[0].String())
+	conn, err := c.cfg.Dialer.DialContext(ctx, network, targets[0].String())
 	if err != nil {
 		if ctx.Err() == nil {
-			c.failed.mark(targets[0].Addr(), c.now().Add(c.cfg.FailedAddrTTL))
+			c.failed.mark(targets[0].Addr(), c.cfg.Now().Add(c.cfg.FailedAddrTTL))
 		}
 		return nil, netip.AddrPort{}, 1, err
 	}
@@ -80,7 +80,7 @@ func (c *Client) dialTargets(ctx context.Context, network string, targets []neti
 // starting with IPv6 (RFC 8305 §4, First Address Family Count 1).
 func (c *Client) order4dial(network string, addrs []netip.Addr, port uint16) []netip.AddrPort {
 	var good, bad []netip.Addr
-	now := c.now()
+	now := c.cfg.Now()
 	for _, a := range addrs {
 		if network == "tcp4" && !a.Is4() || network == "tcp6" && !a.Is6() {
 			continue
@@ -141,7 +141,7 @@ func (c *Client) race(ctx context.Context, network string, targets []netip.AddrP
 		next++
 		running++
 		go func() {
-			conn, err := c.dialer.DialContext(ctx, network, t.String())
+			conn, err := c.cfg.Dialer.DialContext(ctx, network, t.String())
 			results <- attempt{conn: conn, addr: t, err: err}
 		}()
 	}
@@ -160,7 +160,7 @@ func (c *Client) race(ctx context.Context, network string, targets []netip.AddrP
 				return r.conn, r.addr, next, nil
 			}
 			if ctx.Err() == nil { // a cancelled attempt says nothing about its address
-				c.failed.mark(r.addr.Addr(), c.now().Add(c.cfg.FailedAddrTTL))
+				c.failed.mark(r.addr.Addr(), c.cfg.Now().Add(c.cfg.FailedAddrTTL))
 			}
 			errs = append(errs, r.err)
 			if next < len(targets) && ctx.Err() == nil {
@@ -232,7 +232,7 @@ func (f *failedAddrs) clear() {
 func (c *Client) Failed() []netip.Addr {
 	c.failed.mu.Lock()
 	defer c.failed.mu.Unlock()
-	now := c.now()
+	now := c.cfg.Now()
 	var out []netip.Addr
 	for a, until := range c.failed.m {
 		if now.Before(until) {

@@ -14,7 +14,7 @@ import (
 func TestOrder4Dial(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)
-	c := &Client{now: func() time.Time { return now }, failed: newFailedAddrs()}
+	c := &Client{cfg: Config{Now: func() time.Time { return now }}, failed: newFailedAddrs()}
 	in := parse("192.0.2.1", "192.0.2.2", "192.0.2.3", "2001:db8::1", "2001:db8::2")
 	c.failed.mark(netip.MustParseAddr("2001:db8::1"), now.Add(time.Minute))
 	c.failed.mark(netip.MustParseAddr("192.0.2.3"), now.Add(-time.Second)) // expired: forgiven

@@ -100,7 +100,7 @@ func (c *Client) cached(h string) (Answer, bool) {
 	if e == nil {
 		return Answer{}, false
 	}
-	left := e.expires.Sub(c.now())
+	left := e.expires.Sub(c.cfg.Now())
 	var src Source
 	switch {
 	case left > 0:
@@ -154,8 +154,8 @@ func (c *Client) fetch(ctx context.Context, h string) Answer {
 		v, _, _ := c.flight.Do(h, func() (any, error) {
 			// A caller that missed just before the last request for h stored its answer finds
 			// it here instead of asking again.
-			if e := c.cache.get(h); e != nil && c.now().Before(e.expires) {
-				return e.answer(SourceCache, e.expires.Sub(c.now())), nil
+			if e := c.cache.get(h); e != nil && c.cfg.Now().Before(e.expires) {
+				return e.answer(SourceCache, e.expires.Sub(c.cfg.Now())), nil
 			}
 			bg, cancel := context.WithTimeout(bg, c.cfg.RefreshTimeout)
 			defer cancel()
@@ -309,7 +309,7 @@ func (c *Client) settle(ctx context.Context, h string, sa hostAnswer, gen uint64
 		why = ErrNoAddresses
 	}
 	if !c.cfg.DisableLocalDNS && ctx.Err() == nil {
-		addrs, err := c.local.LookupNetIP(ctx, c.ipNetwork(), h)
+		addrs, err := c.cfg.LocalDNS.LookupNetIP(ctx, c.ipNetwork(), h)
 		if err == nil && len(addrs) > 0 {
 			addrs = unmapAll(addrs)
 			c.store(h, addrs, c.cfg.LocalDNSTTL, SourceLocalDNS, gen)
@@ -328,7 +328,7 @@ func (c *Client) settle(ctx context.Context, h string, sa hostAnswer, gen uint64
 
 // store caches addrs for h for ttl, unless the network changed since gen.
 func (c *Client) store(h string, addrs []netip.Addr, ttl time.Duration, from Source, gen uint64) {
-	c.cache.put(&entry{host: h, addrs: addrs, expires: c.now().Add(ttl), from: from}, gen)
+	c.cache.put(&entry{host: h, addrs: addrs, expires: c.cfg.Now().Add(ttl), from: from}, gen)
 }
 
 // ipNetwork is the net.Resolver network of the families asked.

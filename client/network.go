@@ -61,7 +61,7 @@ const minMoveInterval = 10 * time.Second
 // mayMove reports whether a reported address may count as a network change now, and if so
 // records it.
 func (c *Client) mayMove() bool {
-	now := c.now().UnixNano()
+	now := c.cfg.Now().UnixNano()
 	last := c.moved.Load()
 	if last != 0 && now-last < int64(minMoveInterval) {
 		return false

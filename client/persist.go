@@ -40,7 +40,7 @@ func (c *Client) Save() error {
 	if ip, ok := c.ClientIP(); ok {
 		f.ClientIP = ip.String()
 	}
-	now := c.now()
+	now := c.cfg.Now()
 	for _, e := range c.cache.entries() {
 		if len(e.addrs) == 0 || now.Sub(e.expires) > max(c.cfg.MaxStale, 0) {
 			continue
@@ -93,7 +93,7 @@ func (c *Client) load() {
 		// What the client would have cached: no longer than MaxTTL from now (the file may come from a
 		// build without the clamp, or be edited), at most maxHostAddrs addresses.
 		expires := fe.Expires
-		if limit := c.now().Add(c.cfg.MaxTTL); expires.After(limit) {
+		if limit := c.cfg.Now().Add(c.cfg.MaxTTL); expires.After(limit) {
 			expires = limit
 		}
 		addrs := unmapAll(fe.Addrs[:min(len(fe.Addrs), maxHostAddrs)])

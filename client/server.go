@@ -63,7 +63,7 @@ type hostAnswer struct {
 // order returns the servers to try: those without a penalty in configured order, then the
 // penalised ones, the one whose penalty ends first first.
 func (c *Client) order() []*server {
-	now := c.now().UnixNano()
+	now := c.cfg.Now().UnixNano()
 	out := make([]*server, 0, len(c.servers))
 	var bad []*server
 	for _, s := range c.servers {
@@ -83,9 +83,9 @@ func (c *Client) order() []*server {
 func (c *Client) ask(ctx context.Context, hosts []string) (map[string]hostAnswer, error) {
 	var errs []error
 	for _, s := range c.order() {
-		start := c.now()
+		start := c.cfg.Now()
 		ans, err := c.askOne(ctx, s, hosts)
-		c.cfg.Hooks.serverRequest(s.base, c.now().Sub(start), err)
+		c.cfg.Hooks.serverRequest(s.base, c.cfg.Now().Sub(start), err)
 		if err == nil {
 			s.badUntil.Store(0)
 			return ans, nil
@@ -97,7 +97,7 @@ func (c *Client) ask(ctx context.Context, hosts []string) (map[string]hostAnswer
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		s.badUntil.Store(c.now().Add(c.cfg.Penalty).UnixNano())
+		s.badUntil.Store(c.cfg.Now().Add(c.cfg.Penalty).UnixNano())
 		errs = append(errs, err)
 	}
 	return nil, fmt.Errorf("%w: %w", ErrServersUnavailable, errors.Join(errs...))
@@ -111,7 +111,7 @@ func (c *Client) askOne(ctx context.Context, s *server, hosts []string) (map[str
 	if err != nil {
 		return nil, err
 	}
-	resp, err := c.http.Do(req)
+	resp, err := c.cfg.HTTPClient.Do(req)
 	if err != nil {
 		return nil, err
 	}
@@ -159,7 +159,7 @@ func (c *Client) requestURL(s *server, hosts []string) string {
 	}
 	b.WriteString(op + "?host=" + host + "&query=" + c.cfg.Families)
 	if c.cfg.API == APIAlibabaV1 && c.cfg.Secret != "" {
-		t := strconv.FormatInt(c.now().Add(c.cfg.SignatureTTL).Unix(), 10)
+		t := strconv.FormatInt(c.cfg.Now().Add(c.cfg.SignatureTTL).Unix(), 10)
 		sum := md5.Sum([]byte(host + "-" + c.cfg.Secret + "-" + t))
 		b.WriteString("&t=" + t + "&s=" + hex.EncodeToString(sum[:]))
 	}
