@@ -6,9 +6,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/httpdns/httpdns/cache"
 	"github.com/httpdns/httpdns/dnsmsg"
 	"github.com/httpdns/httpdns/internal/dnstest"
 	"github.com/miekg/dns"
@@ -40,17 +38,7 @@ func TestForward(t *testing.T) {
 		}
 		return m
 	}}
-	c, err := cache.New(cache.Config{MaxBytes: 16 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	r, err := New(Config{Upstreams: []string{dnstest.Start(t, rec)}, Locator: wireLoc{}, Cache: c, Policy: wirePolicy{},
-		HedgeMin: -1, SweepInterval: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Close() })
+	r := newWireResolver(t, rec)
 
 	for _, tt := range []struct {
 		name   string

@@ -27,6 +27,24 @@ type wirePolicy struct{}
 
 func (wirePolicy) Lookup(string) Rule { return Rule{Tier: cache.TierSubnet} }
 
+// newWireResolver is a resolver of the subnet tier (wireLoc, wirePolicy) asking a real DNS server
+// on 127.0.0.1 that answers as rec says, closed at cleanup.
+func newWireResolver(t *testing.T, rec *dnstest.Recorder) *Resolver {
+	t.Helper()
+	c, err := cache.New(cache.Config{MaxBytes: 16 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	r, err := New(Config{Upstreams: []string{dnstest.Start(t, rec)}, Locator: wireLoc{}, Cache: c, Policy: wirePolicy{},
+		HedgeMin: -1, SweepInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
 // TestUpstreamQueryOnTheWire resolves through a real DNS server on 127.0.0.1 and checks what the
 // resolver sends (EDNS UDP size 1232; ECS only for a client that may be sent) and keeps (of 60
 // addresses, 10 of them repeated, the 32 lowest, sorted and unique).
@@ -44,17 +62,7 @@ func TestUpstreamQueryOnTheWire(t *testing.T) {
 		}
 		return m
 	}}
-	c, err := cache.New(cache.Config{MaxBytes: 16 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	r, err := New(Config{Upstreams: []string{dnstest.Start(t, rec)}, Locator: wireLoc{}, Cache: c, Policy: wirePolicy{},
-		HedgeMin: -1, SweepInterval: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Close() })
+	r := newWireResolver(t, rec)
 
 	for i, tt := range []struct {
 		client string
