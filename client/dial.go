@@ -228,13 +228,12 @@ func (f *failedAddrs) clear() {
 	clear(f.m)
 }
 
-// Failed returns the addresses that failed to connect lately and are tried last, sorted.
-func (c *Client) Failed() []netip.Addr {
-	c.failed.mu.Lock()
-	defer c.failed.mu.Unlock()
-	now := c.cfg.Now()
+// list returns the addresses failing at now, sorted.
+func (f *failedAddrs) list(now time.Time) []netip.Addr {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	var out []netip.Addr
-	for a, until := range c.failed.m {
+	for a, until := range f.m {
 		if now.Before(until) {
 			out = append(out, a)
 		}
@@ -242,3 +241,6 @@ func (c *Client) Failed() []netip.Addr {
 	slices.SortFunc(out, netip.Addr.Compare)
 	return out
 }
+
+// Failed returns the addresses that failed to connect lately and are tried last, sorted.
+func (c *Client) Failed() []netip.Addr { return c.failed.list(c.cfg.Now()) }
