@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"maps"
 	"net/netip"
 	"slices"
 	"time"
@@ -89,10 +90,7 @@ func (c *Client) changed(reason string) {
 	}
 	c.mu.Lock()
 	transports := slices.Clone(c.transports)
-	names := make([]string, 0, len(c.preresolve))
-	for h := range c.preresolve {
-		names = append(names, h)
-	}
+	names := slices.Sorted(maps.Keys(c.preresolve))
 	c.mu.Unlock()
 	for _, t := range transports {
 		t.CloseIdleConnections()
@@ -101,7 +99,6 @@ func (c *Client) changed(reason string) {
 	if len(names) == 0 {
 		return
 	}
-	slices.Sort(names)
 	c.goBackground(func(ctx context.Context) {
 		ctx, cancel := context.WithTimeout(ctx, c.cfg.RefreshTimeout)
 		defer cancel()
