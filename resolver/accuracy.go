@@ -343,28 +343,24 @@ func (a *accuracy) record(m Mismatch) {
 // Accuracy reports the checks' counts and the latest mismatches. With checks off it reports the
 // zero counts and Sample 0.
 func (r *Resolver) Accuracy() AccuracyReport {
-	rep := AccuracyReport{Counts: map[string]map[string]uint64{}, Skipped: map[string]uint64{}}
 	a := r.acc
+	if a == nil {
+		a = &accuracy{} // checks off: every count zero
+	}
+	rep := AccuracyReport{Sample: a.cfg.Sample, MaxPerSecond: a.cfg.MaxPerSecond,
+		Counts: map[string]map[string]uint64{}, Skipped: map[string]uint64{}}
 	for ti, t := range checkTiers {
 		rep.Counts[t.String()] = map[string]uint64{}
 		for ri, res := range checkResults {
-			if a != nil {
-				rep.Counts[t.String()][res] = a.counts[ti][ri].Load()
-			} else {
-				rep.Counts[t.String()][res] = 0
-			}
+			rep.Counts[t.String()][res] = a.counts[ti][ri].Load()
 		}
 	}
 	for i, s := range skipReasons {
-		rep.Skipped[s] = 0
-		if a != nil {
-			rep.Skipped[s] = a.skips[i].Load()
-		}
+		rep.Skipped[s] = a.skips[i].Load()
 	}
-	if a == nil {
+	if r.acc == nil {
 		return rep
 	}
-	rep.Sample, rep.MaxPerSecond = a.cfg.Sample, a.cfg.MaxPerSecond
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	rep.Mismatches = make([]Mismatch, 0, len(a.log))
