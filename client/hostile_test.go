@@ -193,3 +193,22 @@ func TestHostileServerNoHostAddresses(t *testing.T) {
 		t.Fatalf("%v, %v; want %v", got, err, want)
 	}
 }
+
+// TestBatchElementError: a batch element's own error code is a *ServerError naming the server that
+// answered it, as any other error answer does. Before, its Server was empty ("httpdns server : 200").
+func TestBatchElementError(t *testing.T) {
+	t.Parallel()
+	srv, _ := scripted(t, func(int64) string {
+		return `{"dns":[{"host":"a.test","ips":["192.0.2.1"],"type":1,"ttl":60},` +
+			`{"host":"b.test","ips":[],"type":1,"error":"UpstreamUnavailable"}]}`
+	})
+	c := newClient(t, client.Config{Servers: []string{srv.URL}, DisableLocalDNS: true})
+	got, err := c.LookupBatch(context.Background(), []string{"a.test", "b.test"})
+	if err != nil || got[0].Err != nil {
+		t.Fatalf("%+v, %v", got, err)
+	}
+	var se *client.ServerError
+	if !errors.As(got[1].Err, &se) || se.Code != "UpstreamUnavailable" || se.Server != srv.URL {
+		t.Errorf("b.test: %v, want UpstreamUnavailable from %s", got[1].Err, srv.URL)
+	}
+}

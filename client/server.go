@@ -134,7 +134,7 @@ func (c *Client) askOne(ctx context.Context, s *server, hosts []string) (map[str
 	if len(hosts) == 1 {
 		return parseSingle(body, hosts[0])
 	}
-	return parseBatch(body)
+	return parseBatch(body, s.base)
 }
 
 // requestURL builds the request for hosts: the single form for one host, the batch form for
@@ -196,8 +196,9 @@ func parseSingle(body []byte, host string) (map[string]hostAnswer, error) {
 }
 
 // parseBatch merges the elements of each host: the addresses of both families, the smaller
-// non-zero TTL, and an error only if no element of the host succeeded.
-func parseBatch(body []byte) (map[string]hostAnswer, error) {
+// non-zero TTL, and an error only if no element of the host succeeded (a *ServerError of
+// server, the base URL that answered).
+func parseBatch(body []byte, server string) (map[string]hostAnswer, error) {
 	var b batchBody
 	if err := json.Unmarshal(body, &b); err != nil {
 		return nil, fmt.Errorf("parsing a batch answer: %w", err)
@@ -208,7 +209,8 @@ func parseBatch(body []byte) (map[string]hostAnswer, error) {
 		a, seen := out[host]
 		if el.Error != "" {
 			if !seen {
-				a.err = &ServerError{Status: http.StatusOK, Code: el.Error, Message: "batch element failed"}
+				a.err = &ServerError{Server: server, Status: http.StatusOK, Code: el.Error,
+					Message: "batch element failed"}
 				out[host] = a
 			}
 			continue

@@ -46,7 +46,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(`{"ips":["not an ip","fe80::1%eth0"],"ttl":-5}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		single, err1 := parseSingle(body, "a.example.com")
-		batch, err2 := parseBatch(body)
+		batch, err2 := parseBatch(body, "http://s")
 		for _, m := range []map[string]hostAnswer{single, batch} {
 			for _, a := range m {
 				for i, ip := range a.addrs {
