@@ -158,25 +158,10 @@ func TestCacheRequestsCountOneOutcomePerRequest(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { r.Close() })
-	total := func() float64 {
-		mfs, err := reg.Gather()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var n float64
-		for _, mf := range mfs {
-			if mf.GetName() == "httpdns_cache_requests_total" {
-				for _, m := range mf.GetMetric() {
-					n += m.GetCounter().GetValue()
-				}
-			}
-		}
-		return n
-	}
 	// A miss reads the block key and the name-wide key; a client of another part reads more.
 	for i, cl := range []string{"1.2.0.5", "1.2.0.6", "1.2.8.5", "1.2.8.6", "1.3.0.1"} {
 		ask(t, r, c, cl)
-		if got := total(); got != float64(i+1) {
+		if got := cacheRequests(t, reg); got != float64(i+1) {
 			t.Fatalf("after %d requests the cache counted %v outcomes", i+1, got)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/httpdns/httpdns/cache"
 	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 func TestExplain(t *testing.T) {
@@ -35,7 +36,7 @@ func TestExplain(t *testing.T) {
 			t.Errorf("cached %+v before any request", x.Cached)
 		}
 		e.cache.Wait()
-		if n := cacheRequests(t, e); n != 0 {
+		if n := cacheRequests(t, e.reg); n != 0 {
 			t.Errorf("Explain counted %v cache requests", n)
 		}
 		if a := resolve(t, e, name, TypeA, client); a.Source != "miss" {
@@ -75,10 +76,10 @@ func TestExplain(t *testing.T) {
 	})
 }
 
-// cacheRequests sums httpdns_cache_requests_total over every tier and result.
-func cacheRequests(t *testing.T, e *env) float64 {
+// cacheRequests sums httpdns_cache_requests_total in reg over every tier and result.
+func cacheRequests(t *testing.T, reg prometheus.Gatherer) float64 {
 	t.Helper()
-	mfs, err := e.reg.Gather()
+	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
