@@ -294,6 +294,27 @@ func TestNewHeartbeaterRefusesBadConfig(t *testing.T) {
 	}
 }
 
+// A node beats at the interval asked for, but at least every DefaultHeartbeatInterval: serve passes
+// its sync interval (default 30s), and /admin/fleet must show a node's syncs within seconds.
+func TestHeartbeaterInterval(t *testing.T) {
+	t.Parallel()
+	s, err := fleet.New(fleet.NewClient([]string{"127.0.0.1:1"}, ""), fleet.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ asked, want time.Duration }{
+		{30 * time.Second, 5 * time.Second}, {time.Second, time.Second}, {5 * time.Second, 5 * time.Second}, {0, 5 * time.Second},
+	} {
+		h, err := s.NewHeartbeater(fleet.HeartbeatConfig{ID: "n", Interval: tt.asked})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := h.Interval(); got != tt.want {
+			t.Errorf("interval %v asked: %v, want %v", tt.asked, got, tt.want)
+		}
+	}
+}
+
 // With Redis down a heartbeat fails within its deadline and is counted as an error; Nodes fails too,
 // and the node's first heartbeat after Redis is back lists it again.
 func TestHeartbeatRedisDown(t *testing.T) {

@@ -7,21 +7,10 @@ import (
 	"net/netip"
 	"os"
 	"strconv"
-	"time"
 
 	"github.com/httpdns/httpdns/api"
 	"github.com/httpdns/httpdns/fleet"
 )
-
-// heartbeatInterval is how often a node of a fleet publishes its heartbeat: its sync interval, but at
-// least every fleet.DefaultHeartbeatInterval (5 s), so /admin/fleet shows a node's syncs within seconds
-// and a node that stopped leaves the list within three intervals.
-func heartbeatInterval(sync time.Duration) time.Duration {
-	if sync <= 0 {
-		return fleet.DefaultHeartbeatInterval
-	}
-	return min(sync, fleet.DefaultHeartbeatInterval)
-}
 
 // fleetView is what GET /admin/fleet reads: the fleet's store, or a nil interface without a fleet
 // (the endpoint then answers 404 saying so).
@@ -46,26 +35,28 @@ func (s *service) runHeartbeat(ctx context.Context, public, admin net.Addr, logg
 	if s.fleet == nil {
 		return
 	}
-	interval := heartbeatInterval(s.fleet.interval)
-	// The first heartbeat reports the versions found in Redis at start, not the state files' (up to
-	// one interval later, /admin/fleet showed a node that had just applied the fleet's version as
-	// behind); a Redis that does not answer delays it by at most one interval.
-	s.fleet.waitTried(ctx, interval)
 	cfg := fleet.HeartbeatConfig{
 		ID:          s.fleet.who,
 		Listen:      advertised(public),
 		AdminListen: advertised(admin),
-		Interval:    interval,
-		Docs:        s.fleet.Status,
-		L2:          s.l2Stats(), // fleet_l2.go; nil with fleet.l2_cache off
-		Metrics:     s.heartbeats,
-		Logger:      logger,
+		// The sync interval, but at least every fleet.DefaultHeartbeatInterval (NewHeartbeater caps
+		// it), so /admin/fleet shows a node's syncs within seconds and a node that stopped leaves the
+		// list within three intervals.
+		Interval: s.fleet.interval,
+		Docs:     s.fleet.Status,
+		L2:       s.l2Stats(), // fleet_l2.go; nil with fleet.l2_cache off
+		Metrics:  s.heartbeats,
+		Logger:   logger,
 	}
 	h, err := s.fleet.store.NewHeartbeater(cfg)
 	if err != nil { // the id was checked with the config; a node without heartbeats still serves
 		logger.Error("fleet: no heartbeats", "err", err)
 		return
 	}
+	// The first heartbeat reports the versions found in Redis at start, not the state files' (up to
+	// one interval later, /admin/fleet showed a node that had just applied the fleet's version as
+	// behind); a Redis that does not answer delays it by at most one interval.
+	s.fleet.waitTried(ctx, h.Interval())
 	h.Run(ctx)
 }
 

@@ -182,17 +182,6 @@ func TestFleetNodesWithoutFleet(t *testing.T) {
 	}
 }
 
-func TestHeartbeatInterval(t *testing.T) {
-	t.Parallel()
-	for _, tt := range []struct{ sync, want time.Duration }{
-		{30 * time.Second, 5 * time.Second}, {time.Second, time.Second}, {5 * time.Second, 5 * time.Second}, {0, 5 * time.Second},
-	} {
-		if got := heartbeatInterval(tt.sync); got != tt.want {
-			t.Errorf("heartbeatInterval(%v) = %v, want %v", tt.sync, got, tt.want)
-		}
-	}
-}
-
 func TestAdvertised(t *testing.T) {
 	t.Parallel()
 	host, err := os.Hostname()
