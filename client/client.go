@@ -100,7 +100,8 @@ type Config struct {
 	// RefreshTimeout bounds a background refresh; default 10s.
 	RefreshTimeout time.Duration
 
-	// LocalDNS answers when every server fails or a server says a name has no addresses; nil:
+	// LocalDNS answers when every server fails, a server refuses the request (a 4xx other than
+	// 408 and 429, not asked of the next server) or says a name has no addresses; nil:
 	// net.DefaultResolver.
 	LocalDNS *net.Resolver
 	// DisableLocalDNS turns the local resolver fallback off: such lookups fail instead.

@@ -12,8 +12,9 @@
 //   - an expired answer is returned at once and refreshed in the background, up to MaxStale
 //     (serve-stale, RFC 8767), and concurrent lookups of one name share one request;
 //   - PreResolve warms names at start, in batches of the server's limit;
-//   - when every server fails, or a server has no address for a name, the local resolver
-//     (net.Resolver, configurable, can be off) answers, and Answer.Source says which did;
+//   - when every server fails, a server refuses the request, or a server has no address for a
+//     name, the local resolver (net.Resolver, configurable, can be off) answers, and
+//     Answer.Source says which did;
 //   - Transport keeps the host name in the URL, so the Host header, SNI and the certificate
 //     check use the name while TCP goes to the chosen IP; nothing skips verification;
 //   - NetworkChanged, or a server reporting another client_ip, drops the cached answers (they

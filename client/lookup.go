@@ -25,8 +25,8 @@ const (
 	SourceStale
 	// SourceServer: an HTTPDNS server answered just now.
 	SourceServer
-	// SourceLocalDNS: the local resolver answered, because no server did or a server had no
-	// address for the name.
+	// SourceLocalDNS: the local resolver answered, because no server did (they failed or one
+	// refused) or a server had no address for the name.
 	SourceLocalDNS
 	// SourceLiteral: the host was an IP address; nothing was resolved.
 	SourceLiteral

@@ -84,6 +84,15 @@ func TestLookupAPIs(t *testing.T) {
 			t.Errorf("requests: %d, want 1 (a 403 is not retried on the next server)", requests)
 		}
 	})
+	t.Run("refused, the local resolver on", func(t *testing.T) {
+		local := startLocalDNS(t)
+		c := newClient(t, client.Config{Servers: []string{s.URL}, API: client.APIAlibabaV1, AccountID: "signed",
+			LocalDNS: local.Resolver})
+		a, err := c.Resolve(ctx, "web.client.test")
+		if err != nil || a.Source != client.SourceLocalDNS || !slices.Equal(a.Addrs, addrs("127.0.0.9")) {
+			t.Errorf("%+v, %v; want 127.0.0.9 from the local resolver", a, err)
+		}
+	})
 }
 
 // TestLookupSimulatedWorld asks the service for names of the simulated CDN world as clients of
