@@ -193,13 +193,9 @@ func nodeID(cfg *Config) string {
 	if cfg.Fleet.NodeID != "" {
 		return cfg.Fleet.NodeID
 	}
-	host, err := os.Hostname()
-	if err != nil {
-		host = "localhost"
-	}
 	_, port, err := net.SplitHostPort(cfg.Listen)
 	if err != nil {
-		return host
+		return hostname()
 	}
-	return net.JoinHostPort(host, port)
+	return net.JoinHostPort(hostname(), port)
 }

@@ -203,3 +203,24 @@ func TestAdvertised(t *testing.T) {
 		}
 	}
 }
+
+// A node's id is fleet.node_id, else the hostname and the listen port (the hostname alone when
+// listen has no port).
+func TestNodeID(t *testing.T) {
+	t.Parallel()
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		t.Skip("no hostname:", err)
+	}
+	for _, tt := range []struct{ listen, id, want string }{
+		{":8053", "edge-1", "edge-1"},
+		{":8053", "", net.JoinHostPort(host, "8053")},
+		{"127.0.0.1:80", "", net.JoinHostPort(host, "80")},
+		{"not-an-address", "", host},
+	} {
+		cfg := &Config{Listen: tt.listen, Fleet: FleetConfig{NodeID: tt.id}}
+		if got := nodeID(cfg); got != tt.want {
+			t.Errorf("nodeID(listen %q, node_id %q) = %q, want %q", tt.listen, tt.id, got, tt.want)
+		}
+	}
+}
