@@ -132,8 +132,12 @@ func fetch(ctx context.Context, c *client.Client, url string, timeout time.Durat
 		return err
 	}
 	defer resp.Body.Close()
+	src := dial.Source
+	if dial.Host == "" { // the URL's host was an address: the client's dial resolved nothing
+		src = client.SourceLiteral
+	}
 	fmt.Fprintf(stdout, "%s %s\n", resp.Proto, resp.Status)
-	fmt.Fprintf(stdout, "served by %s (%s, connection reused: %v)\n", remote, dial.Source, reused)
+	fmt.Fprintf(stdout, "served by %s (%s, connection reused: %v)\n", remote, src, reused)
 	if dial.Host != "" {
 		fmt.Fprintf(stdout, "dial: %d attempt(s), %v; request %v\n", dial.Attempts,
 			dial.Took.Round(time.Microsecond), time.Since(start).Round(time.Microsecond))

@@ -76,3 +76,20 @@ func TestRun(t *testing.T) {
 		t.Errorf("cache file: %v", err)
 	}
 }
+
+// TestRunLiteral fetches a URL whose host is an address: nothing is resolved, and the report says
+// so ("literal"; before, "none", as if the lookup had failed).
+func TestRunLiteral(t *testing.T) {
+	t.Parallel()
+	edge := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	t.Cleanup(edge.Close)
+	var out, errb bytes.Buffer
+	// The server is never asked: port 1 refuses, and nothing needs resolving.
+	if err := run(context.Background(), []string{"-server", "http://127.0.0.1:1", "-quiet", edge.URL + "/"},
+		&out, &errb); err != nil {
+		t.Fatalf("run: %v\n%s", err, errb.String())
+	}
+	if want := "served by " + edge.Listener.Addr().String() + " (literal,"; !strings.Contains(out.String(), want) {
+		t.Errorf("output lacks %q:\n%s", want, out.String())
+	}
+}
