@@ -568,8 +568,18 @@ func TestAccuracyConfigInvalid(t *testing.T) {
 	}
 }
 
-// counterValue reads one counter of reg by its label pairs.
+// counterValue reads one counter of reg by its label pairs; the test fails when there is none.
 func counterValue(t *testing.T, reg prometheus.Gatherer, name string, labels ...string) float64 {
+	t.Helper()
+	v, ok := findCounter(t, reg, name, labels...)
+	if !ok {
+		t.Fatalf("no %s%v", name, labels)
+	}
+	return v
+}
+
+// findCounter reads one counter of reg by its label pairs, if reg has it.
+func findCounter(t *testing.T, reg prometheus.Gatherer, name string, labels ...string) (float64, bool) {
 	t.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {
@@ -581,12 +591,11 @@ func counterValue(t *testing.T, reg prometheus.Gatherer, name string, labels ...
 		}
 		for _, m := range mf.GetMetric() {
 			if hasLabels(m, labels) {
-				return m.GetCounter().GetValue()
+				return m.GetCounter().GetValue(), true
 			}
 		}
 	}
-	t.Fatalf("no %s%v", name, labels)
-	return 0
+	return 0, false
 }
 
 func hasLabels(m *dto.Metric, pairs []string) bool {

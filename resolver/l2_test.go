@@ -413,16 +413,6 @@ func TestL2RefusesImplausibleAnswers(t *testing.T) {
 // l2Corrupt is e's count of shared-cache values refused as corrupt (0 before the first).
 func l2Corrupt(t *testing.T, e *env) float64 {
 	t.Helper()
-	mfs, err := e.reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		for _, m := range mf.GetMetric() {
-			if mf.GetName() == "httpdns_resolver_l2_values_total" && hasLabels(m, []string{"result", "corrupt"}) {
-				return m.GetCounter().GetValue()
-			}
-		}
-	}
-	return 0
+	v, _ := findCounter(t, e.reg, "httpdns_resolver_l2_values_total", "result", "corrupt")
+	return v
 }
