@@ -128,10 +128,9 @@ func (r *Resolver) askFresh(ctx context.Context, req *request, key cache.Key, ki
 	defer r.wg.Done()
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.RequestTimeout)
 	defer cancel()
-	reply, err := r.exchange(ctx, newQuery(req.name, req.qtype, req.src), req.name+"|"+key.Scope, kind)
+	p, err := r.ask(ctx, req, key, kind)
 	if err != nil {
 		return FreshAnswer{}, errors.Join(ErrUpstreamUnavailable, err)
 	}
-	p := parseReply(reply, req.name, req.qtype, r.ttlSeconds(r.cfg.NegativeMaxTTL))
 	return FreshAnswer{IPs: p.ips, Rcode: p.rcode, TTL: p.ttl, Scope: p.scope}, nil
 }

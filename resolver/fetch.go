@@ -136,8 +136,7 @@ func (r *Resolver) refreshAsync(req *request, key cache.Key, kind Kind) {
 // places it (route.go). When every node fails it remembers the failure briefly under key, unless an
 // answer is held there or name-wide (that one is kept for serve-stale).
 func (r *Resolver) exchangeAndStore(ctx context.Context, req *request, key cache.Key, part bool, kind Kind) (fetched, error) {
-	q := newQuery(req.name, req.qtype, req.src)
-	reply, err := r.exchange(ctx, q, req.name+"|"+key.Scope, kind)
+	p, err := r.ask(ctx, req, key, kind)
 	now := r.cfg.Now()
 	if err != nil {
 		r.cfg.Logger.Debug("upstream failed", "name", req.name, "err", err)
@@ -149,7 +148,6 @@ func (r *Resolver) exchangeAndStore(ctx context.Context, req *request, key cache
 		}
 		return fetched{}, errors.Join(ErrUpstreamUnavailable, err)
 	}
-	p := parseReply(reply, req.name, req.qtype, r.ttlSeconds(r.cfg.NegativeMaxTTL))
 	e := cache.Entry{IPs: p.ips, Rcode: p.rcode, TTL: r.clampTTL(p), Fetched: now}
 	if p.scope >= 0 && req.src.IsValid() {
 		e.Scope, _ = req.client.Prefix(min(p.scope, req.src.Bits()))

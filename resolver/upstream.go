@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/httpdns/httpdns/cache"
 	"github.com/httpdns/httpdns/upstream"
 	"github.com/miekg/dns"
 )
@@ -77,4 +78,15 @@ func (r *Resolver) exchange(ctx context.Context, q *dns.Msg, key string, kind Ki
 		return nil, errors.Join(ErrUpstreamBusy, err)
 	}
 	return reply, err
+}
+
+// ask asks upstream for req's name and type with req's ECS source, on the node the consistent hash
+// of (name, key's scope) picks, and parses the reply as every reply is parsed (msg.go). It is the
+// one way a fetch (fetch.go) and a fresh answer beside the cache (explain.go) go upstream.
+func (r *Resolver) ask(ctx context.Context, req *request, key cache.Key, kind Kind) (parsed, error) {
+	reply, err := r.exchange(ctx, newQuery(req.name, req.qtype, req.src), req.name+"|"+key.Scope, kind)
+	if err != nil {
+		return parsed{}, err
+	}
+	return parseReply(reply, req.name, req.qtype, r.ttlSeconds(r.cfg.NegativeMaxTTL)), nil
 }
