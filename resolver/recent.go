@@ -123,6 +123,17 @@ func (s *recentShard) evictColdest() {
 // returns the kind of the fetch before when that was a background refresh no client asked for
 // since (an unused refresh).
 func (t *recent) fetched(key cache.Key, kind Kind) (unused Kind, wasted bool) {
+	return t.filled(key, kind, false)
+}
+
+// adopted records that key was filled from the fleet's shared cache (l2.go), for a client's miss:
+// like fetched, and marked shared until this node fetches it itself.
+func (t *recent) adopted(key cache.Key) (unused Kind, wasted bool) {
+	return t.filled(key, KindMiss, true)
+}
+
+// filled is fetched and adopted: key was filled for kind, from the shared cache if shared.
+func (t *recent) filled(key cache.Key, kind Kind, shared bool) (unused Kind, wasted bool) {
 	s := t.shard(key)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -131,20 +142,7 @@ func (t *recent) fetched(key cache.Key, kind Kind) (unused Kind, wasted bool) {
 		return 0, false
 	}
 	unused, wasted = it.by, it.unusedRefresh()
-	it.asks, it.used, it.by, it.shared = 0, 0, kind, false
-	return unused, wasted
-}
-
-// adopted records that key was filled from the fleet's shared cache (l2.go), for a client's miss:
-// like fetched, and marked shared until this node fetches it itself.
-func (t *recent) adopted(key cache.Key) (unused Kind, wasted bool) {
-	unused, wasted = t.fetched(key, KindMiss)
-	s := t.shard(key)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if it, ok := s.items[key]; ok {
-		it.shared = true
-	}
+	it.asks, it.used, it.by, it.shared = 0, 0, kind, shared
 	return unused, wasted
 }
 
