@@ -62,8 +62,10 @@ type fleetDoc struct {
 	// hand): it is not checked again, and an upload replaces it instead of being refused as a
 	// conflict forever.
 	rejected fleetState
-	lastSync time.Time
-	lastErr  string
+	// rejectedErr is why rejected was refused: what status reports while Redis holds it.
+	rejectedErr string
+	lastSync    time.Time
+	lastErr     string
 	// unreachable is whether the last sync failed to reach Redis: the sync loop then retries
 	// soon (1 s, doubling up to the interval) instead of waiting for the interval or for the
 	// subscription to notice Redis is back, so a Redis restarted empty is restored promptly.
@@ -188,6 +190,7 @@ func (d *fleetDoc) sync(ctx context.Context) {
 			d.result("current", nil)
 			return
 		case d.rejected.Version:
+			d.stillRejected()
 			return
 		}
 	}
@@ -211,7 +214,7 @@ func (d *fleetDoc) sync(ctx context.Context) {
 	case doc.Version < d.state.Version:
 		d.restore(ctx, doc.Version)
 	case doc.Version == d.rejected.Version && doc.SHA256 == d.rejected.SHA256:
-		// Refused already (counted and logged then); an upload or a newer version moves on.
+		d.stillRejected()
 	case doc.Version > d.state.Version:
 		d.take(doc)
 	default:
@@ -219,11 +222,21 @@ func (d *fleetDoc) sync(ctx context.Context) {
 	}
 }
 
+// stillRejected is a sync that found the version refused already: counted and logged when it was
+// refused, so only kept for status again (an error of a sync in between, Redis unreachable, is over);
+// an upload or a newer version moves on. mu is held.
+func (d *fleetDoc) stillRejected() {
+	d.unreachable = false
+	d.lastErr = d.rejectedErr
+}
+
 // take validates and applies a newer version read from the fleet; mu is held.
 func (d *fleetDoc) take(doc fleet.Document) {
 	if err := d.impl.validate(doc.Body); err != nil {
+		err = fmt.Errorf("version %d refused: %w", doc.Version, err)
 		d.rejected = fleetState{Version: doc.Version, SHA256: doc.SHA256, Who: doc.Who, When: doc.When}
-		d.result("rejected", fmt.Errorf("version %d refused: %w", doc.Version, err))
+		d.rejectedErr = err.Error()
+		d.result("rejected", err)
 		d.log.Error("fleet: rejected the shared document, keeping this node's", "kind", d.kind,
 			"version", doc.Version, "who", doc.Who, "current", d.state.Version, "err", err)
 		return

@@ -128,6 +128,49 @@ func TestFleetDocStatus(t *testing.T) {
 	}
 }
 
+// A node that refused a version, then lost Redis, reports that refusal again once Redis is back and
+// still holds the version: not the outage, which is over, and it no longer retries as if Redis were
+// down. Before, the version refused already ended the sync before its outcome was kept, so the
+// outage's error stayed in /admin/fleet and the heartbeats until the next version.
+func TestFleetDocRejectedAfterOutage(t *testing.T) {
+	t.Parallel()
+	srv := redistest.NewServer(t)
+	n, d, _, m, store := newTestFleetNode(t, srv.Addr)
+	ctx := t.Context()
+	if _, err := store.Put(ctx, accountsKind, []byte("good 1"), "admin@x", 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Put(ctx, accountsKind, []byte("bad 2"), "admin@y", 1); err != nil {
+		t.Fatal(err)
+	}
+	d.sync(ctx)
+	if st := n.Status()[0]; st.Version != 0 || !strings.Contains(st.LastError, "version 2 refused") {
+		t.Fatalf("status after a bad version 2: %+v", st)
+	}
+
+	srv.Stop()
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	d.sync(cctx)
+	if st := n.Status()[0]; strings.Contains(st.LastError, "refused") || !d.failing() {
+		t.Fatalf("status with Redis down: %+v, failing %v; want the outage", st, d.failing())
+	}
+
+	if err := srv.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	rdb := fleet.NewClient([]string{srv.Addr}, "")
+	t.Cleanup(func() { rdb.Close() })
+	handWriteDoc(t, rdb, accountsKind, 2, []byte("bad 2"), false)
+	d.sync(ctx)
+	if st := n.Status()[0]; !strings.Contains(st.LastError, "version 2 refused") || d.failing() {
+		t.Errorf("status with Redis back, holding the refused version: %+v, failing %v; want the refusal, not failing", st, d.failing())
+	}
+	if got := testutil.ToFloat64(m.syncs.WithLabelValues(accountsKind, "rejected")); got != 1 {
+		t.Errorf("rejected syncs = %v, want 1: a version refused once is counted once", got)
+	}
+}
+
 // Five nodes that all hold version 0 upload at once: exactly one upload is accepted, the other four get
 // a VersionConflictError naming version 1, and none of them changes its document.
 func TestFleetDocConcurrentPublishOneWins(t *testing.T) {
