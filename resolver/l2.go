@@ -227,10 +227,7 @@ func (r *Resolver) fromL2(ctx context.Context, req *request, key cache.Key, part
 	switch {
 	case !ok:
 		return fetched{}, false
-	case err != nil:
-		r.metrics.l2.WithLabelValues("corrupt").Inc()
-		return fetched{}, false
-	case !r.plausibleL2(f, key.Qtype):
+	case err != nil || !r.plausibleL2(f, key.Qtype):
 		r.metrics.l2.WithLabelValues("corrupt").Inc()
 		return fetched{}, false
 	case f.entry.Remaining(r.cfg.Now()) == 0 || !sharedRcode(f.entry.Rcode):
