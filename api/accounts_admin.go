@@ -5,10 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/httpdns/httpdns/internal/atomicfile"
 	"io"
 	"net/http"
 	"os"
+
+	"github.com/httpdns/httpdns/internal/atomicfile"
 )
 
 // SecretMask stands for a secret in GET /admin/accounts. In a PUT, a secret equal to it keeps the
